@@ -1,0 +1,104 @@
+package flows
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	of "github.com/contiv/libOpenflow/openflow13"
+)
+
+// Action is one OpenFlow action: its ovs-ofctl text and its wire form.
+type Action struct {
+	text  string
+	build func() (of.Action, error)
+}
+
+func (a Action) String() string { return a.text }
+
+// Output sends the packet to a port.
+func Output(port uint32) Action {
+	return Action{fmt.Sprintf("output:%d", port), func() (of.Action, error) { return of.NewActionOutput(port), nil }}
+}
+
+// OutputInPort sends the packet back where it came from (OpenFlow forbids a
+// plain output to the ingress port).
+func OutputInPort() Action {
+	return Action{"IN_PORT", func() (of.Action, error) { return of.NewActionOutput(of.P_IN_PORT), nil }}
+}
+
+// OutputReg sends the packet to the port number held in a register field.
+func OutputReg(r RegField) Action {
+	return Action{"output:" + r.String(), func() (of.Action, error) {
+		mf, err := of.FindFieldHeaderByName(r.nxm(), false)
+		if err != nil {
+			return nil, err
+		}
+		return of.NewOutputFromField(mf, of.NewNXRange(r.Lo, r.Hi).ToOfsBits()), nil
+	}}
+}
+
+// LoadReg writes a value into a register field (NXAST_REG_LOAD).
+func LoadReg(r RegField, value uint32) Action {
+	return Action{fmt.Sprintf("load:0x%x->%s", value, r), func() (of.Action, error) {
+		mf, err := of.FindFieldHeaderByName(r.nxm(), false)
+		if err != nil {
+			return nil, err
+		}
+		return of.NewNXActionRegLoad(of.NewNXRange(r.Lo, r.Hi).ToOfsBits(), mf, uint64(value)), nil
+	}}
+}
+
+func setField(f field, text string, value []byte) Action {
+	return Action{"set_field:" + text + "->" + f.name, func() (of.Action, error) {
+		mf, err := nxmField(f.nxm, value, nil)
+		if err != nil {
+			return nil, err
+		}
+		return of.NewActionSetField(*mf), nil
+	}}
+}
+
+// SetEthSrc rewrites the source MAC.
+func SetEthSrc(mac net.HardwareAddr) Action { return setField(fEthSrc, mac.String(), mac) }
+
+// SetEthDst rewrites the destination MAC.
+func SetEthDst(mac net.HardwareAddr) Action { return setField(fEthDst, mac.String(), mac) }
+
+// SetARPOp rewrites the ARP opcode.
+func SetARPOp(op uint16) Action { return setField(fArpOp, fmt.Sprint(op), u16(op)) }
+
+// SetARPSha rewrites the ARP sender MAC.
+func SetARPSha(mac net.HardwareAddr) Action { return setField(fArpSha, mac.String(), mac) }
+
+// SetARPSpa rewrites the ARP sender IP.
+func SetARPSpa(ip netip.Addr) Action { return setField(fArpSpa, ip.String(), ip.AsSlice()) }
+
+// Move copies a whole field into another of the same width (NXAST_REG_MOVE).
+func move(src, dst field, bits int) Action {
+	return Action{fmt.Sprintf("move:%s[]->%s[]", src.nxm, dst.nxm), func() (of.Action, error) {
+		s, err := of.FindFieldHeaderByName(src.nxm, false)
+		if err != nil {
+			return nil, err
+		}
+		d, err := of.FindFieldHeaderByName(dst.nxm, false)
+		if err != nil {
+			return nil, err
+		}
+		return of.NewNXActionRegMove(uint16(bits), 0, 0, s, d), nil
+	}}
+}
+
+// MoveEthSrcToDst copies the source MAC to the destination MAC (for replies).
+func MoveEthSrcToDst() Action { return move(fEthSrc, fEthDst, 48) }
+
+// MoveARPShaToTha copies the ARP sender MAC to the target MAC (for replies).
+func MoveARPShaToTha() Action { return move(fArpSha, fArpTha, 48) }
+
+// MoveARPSpaToTpa copies the ARP sender IP to the target IP (for replies).
+func MoveARPSpaToTpa() Action { return move(fArpSpa, fArpTpa, 32) }
+
+// DecTTL decrements the IP TTL; a packet at TTL 1 is dropped.
+func DecTTL() Action {
+	return Action{"dec_ttl", func() (of.Action, error) { return of.NewNXActionDecTTL(), nil }}
+}

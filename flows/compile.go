@@ -1,0 +1,49 @@
+package flows
+
+// Compile turns a topology into the complete flow set of the bridge. It does
+// no I/O: the same input always gives the same flows and cookies.
+func Compile(t *Topology) (*Set, error) {
+	var fs []*Flow
+	fs = append(fs, pipelineFlows()...)
+	for vi := range t.VPCs {
+		v := &t.VPCs[vi]
+		for si := range v.Subnets {
+			s := &v.Subnets[si]
+			fs = append(fs, subnetFlows(v, s)...)
+			for ii := range s.Instances {
+				fs = append(fs, instanceFlows(v, s, &s.Instances[ii])...)
+			}
+		}
+	}
+	return NewSet(fs)
+}
+
+// pipelineFlows are the fixed flows: a dropping table-miss in every table (so
+// `ovs-ofctl dump-flows` counts what each stage dropped) and the stage
+// defaults that do not depend on the topology.
+func pipelineFlows() []*Flow {
+	var fs []*Flow
+	for _, t := range Pipeline {
+		fs = append(fs, &Flow{Table: t, Priority: PrioMiss, Category: CatPipeline})
+	}
+	fs = append(fs,
+		// 802.1Q-tagged frames never enter a VPC: OVS would match their inner
+		// Ethernet type, so they must be stopped before any other check.
+		&Flow{Table: TClassifier, Priority: PrioHighest, Match: Match{}.VLANTagged(), Category: CatPipeline},
+		// IPv4 that passed port security goes on to the lookup; other ARP than
+		// requests for known addresses, IPv6 and anything else hit the miss.
+		&Flow{Table: TARPResponder, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL2Lookup, Category: CatPipeline},
+		&Flow{Table: TOutput, Priority: PrioLow, Actions: []Action{OutputReg(RegDstPort)}, Category: CatPipeline},
+	)
+	return fs
+}
+
+// own stamps the category and owner on flows that do not carry one yet.
+func own(cat Category, owner string, fs []*Flow) []*Flow {
+	for _, f := range fs {
+		if f.Category == 0 {
+			f.Category, f.Owner = cat, owner
+		}
+	}
+	return fs
+}

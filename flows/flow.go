@@ -1,0 +1,142 @@
+package flows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	of "github.com/contiv/libOpenflow/openflow13"
+)
+
+// Flow is one flow of the pipeline, with where it came from.
+type Flow struct {
+	Table    *Table
+	Priority uint16
+	Match    Match
+	Actions  []Action // applied in order
+	Goto     *Table   // optional goto_table after the actions; nil and no actions = drop
+	Category Category
+	// Owner is the config object the flow implements, as a field path
+	// (e.g. "vpcs[prod].instances[web1]"); "" for fixed pipeline flows.
+	Owner string
+	// Cookie is filled by Compile from the category and the text.
+	Cookie uint64
+}
+
+// ActionsString is the action list in ovs-ofctl syntax ("drop" when empty).
+func (f *Flow) ActionsString() string {
+	parts := make([]string, 0, len(f.Actions)+1)
+	for _, a := range f.Actions {
+		parts = append(parts, a.text)
+	}
+	if f.Goto != nil {
+		parts = append(parts, "goto_table:"+f.Goto.Name)
+	}
+	if len(parts) == 0 {
+		return "drop"
+	}
+	return strings.Join(parts, ",")
+}
+
+// String is the flow in the syntax of `ovs-ofctl dump-flows --names` (without
+// cookie and counters), which is also what its cookie hashes.
+func (f *Flow) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table=%s, priority=%d", f.Table.Name, f.Priority)
+	if m := f.Match.String(); m != "" {
+		b.WriteString(",")
+		b.WriteString(m)
+	}
+	b.WriteString(" actions=")
+	b.WriteString(f.ActionsString())
+	return b.String()
+}
+
+// key identifies the flow's slot in OVS: two flows with the same key replace
+// each other, so a flow set must not have duplicates.
+func (f *Flow) key() string {
+	return fmt.Sprintf("%d/%d/%s", f.Table.ID, f.Priority, f.Match.String())
+}
+
+// FlowMod is the OFPFC_ADD message that installs the flow.
+func (f *Flow) FlowMod() (*of.FlowMod, error) {
+	fm := of.NewFlowMod()
+	fm.TableId = f.Table.ID
+	fm.Priority = f.Priority
+	fm.Cookie = f.Cookie
+	m, err := f.Match.ofMatch()
+	if err != nil {
+		return nil, fmt.Errorf("flow %q: %w", f, err)
+	}
+	fm.Match = m
+	if len(f.Actions) > 0 {
+		ia := of.NewInstrApplyActions()
+		for _, a := range f.Actions {
+			oa, err := a.build()
+			if err != nil {
+				return nil, fmt.Errorf("flow %q: action %s: %w", f, a.text, err)
+			}
+			_ = ia.AddAction(oa, false)
+		}
+		fm.AddInstruction(ia)
+	}
+	if f.Goto != nil {
+		fm.AddInstruction(of.NewInstrGotoTable(f.Goto.ID))
+	}
+	return fm, nil
+}
+
+// Set is a compiled flow set, sorted by table, then priority (high first), then text.
+type Set struct {
+	Flows    []*Flow
+	byCookie map[uint64]*Flow
+}
+
+// NewSet checks and indexes flows: every goto must follow the pipeline's
+// declared edges, no two flows may occupy the same slot, and cookies are made
+// unique (a 48-bit hash collision is resolved deterministically).
+func NewSet(flows []*Flow) (*Set, error) {
+	sort.SliceStable(flows, func(i, j int) bool {
+		a, b := flows[i], flows[j]
+		if a.Table.ID != b.Table.ID {
+			return a.Table.ID < b.Table.ID
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.String() < b.String()
+	})
+	s := &Set{Flows: flows, byCookie: make(map[uint64]*Flow, len(flows))}
+	keys := make(map[string]*Flow, len(flows))
+	for _, f := range flows {
+		if f.Goto != nil && !f.Table.mayGoTo(f.Goto) {
+			return nil, fmt.Errorf("flow %q: table %s may not go to %s", f, f.Table.Name, f.Goto.Name)
+		}
+		if prev, dup := keys[f.key()]; dup {
+			return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", prev, prev.Owner, f, f.Owner)
+		}
+		keys[f.key()] = f
+		text := f.String()
+		c := makeCookie(f.Category, text)
+		for s.byCookie[c] != nil {
+			c = makeCookie(f.Category, text+"#")
+			text += "#"
+		}
+		f.Cookie = c
+		s.byCookie[c] = f
+	}
+	return s, nil
+}
+
+// Lookup finds the flow with a cookie.
+func (s *Set) Lookup(cookie uint64) *Flow { return s.byCookie[cookie] }
+
+// Text is the whole set, one flow per line, as golden files hold it.
+func (s *Set) Text() string {
+	var b strings.Builder
+	for _, f := range s.Flows {
+		b.WriteString(f.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,23 @@
+package flows
+
+import "net/netip"
+
+// instanceFlows attach one instance: its port is classified into its VPC, may
+// send only from its own MAC and IP, has its address answered by ARP flows,
+// and receives what is addressed to its MAC within its VPC.
+func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
+	owner := instanceOwner(v, i)
+	vpc := uint32(v.ID)
+	fromPort := Match{}.InPort(i.Port).EthSrc(i.MAC)
+	return own(CatInstance, owner, []*Flow{
+		{Table: TClassifier, Priority: PrioNormal, Match: Match{}.InPort(i.Port),
+			Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegSrcPort, i.Port)}, Goto: TPortSecurity},
+		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthIPv4).IPSrc(netip.PrefixFrom(i.IP, 32)),
+			Goto: TARPResponder},
+		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthARP).ARPSpa(i.IP).ARPSha(i.MAC),
+			Goto: TARPResponder},
+		arpReply(v, i.IP, i.MAC, CatInstance, owner),
+		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
+			Actions: []Action{LoadReg(RegDstPort, i.Port)}, Goto: TOutput},
+	})
+}

@@ -1,0 +1,229 @@
+package flows
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+
+	of "github.com/contiv/libOpenflow/openflow13"
+)
+
+// Ethernet types and IP protocols the pipeline matches on.
+const (
+	EthIPv4 uint16 = 0x0800
+	EthARP  uint16 = 0x0806
+	EthIPv6 uint16 = 0x86dd
+
+	ProtoICMP uint8 = 1
+	ProtoTCP  uint8 = 6
+	ProtoUDP  uint8 = 17
+
+	ARPRequest uint16 = 1
+	ARPReply   uint16 = 2
+)
+
+// field describes one match field: its NXM name (libOpenflow's key), its
+// ovs-ofctl name, and its place in the canonical order. The order also
+// satisfies OVS's prerequisites, which it checks field by field (eth_type
+// before IP fields, ip_proto before ports).
+type field struct {
+	nxm   string
+	name  string
+	order int
+}
+
+var (
+	fInPort   = field{"NXM_OF_IN_PORT", "in_port", 0}
+	fEthSrc   = field{"NXM_OF_ETH_SRC", "dl_src", 1}
+	fEthDst   = field{"NXM_OF_ETH_DST", "dl_dst", 2}
+	fEthType  = field{"NXM_OF_ETH_TYPE", "dl_type", 3}
+	fVlanTCI  = field{"NXM_OF_VLAN_TCI", "vlan_tci", 4}
+	fArpOp    = field{"NXM_OF_ARP_OP", "arp_op", 10}
+	fArpSpa   = field{"NXM_OF_ARP_SPA", "arp_spa", 11}
+	fArpTpa   = field{"NXM_OF_ARP_TPA", "arp_tpa", 12}
+	fArpSha   = field{"NXM_NX_ARP_SHA", "arp_sha", 13}
+	fArpTha   = field{"NXM_NX_ARP_THA", "arp_tha", 14}
+	fIPSrc    = field{"NXM_OF_IP_SRC", "nw_src", 20}
+	fIPDst    = field{"NXM_OF_IP_DST", "nw_dst", 21}
+	fIPProto  = field{"NXM_OF_IP_PROTO", "nw_proto", 22}
+	fTCPSrc   = field{"NXM_OF_TCP_SRC", "tp_src", 30}
+	fTCPDst   = field{"NXM_OF_TCP_DST", "tp_dst", 31}
+	fUDPSrc   = field{"NXM_OF_UDP_SRC", "tp_src", 32}
+	fUDPDst   = field{"NXM_OF_UDP_DST", "tp_dst", 33}
+	fICMPType = field{"NXM_OF_ICMP_TYPE", "icmp_type", 34}
+	fICMPCode = field{"NXM_OF_ICMP_CODE", "icmp_code", 35}
+	fCtState  = field{"NXM_NX_CT_STATE", "ct_state", 50}
+	fCtZone   = field{"NXM_NX_CT_ZONE", "ct_zone", 51}
+	fCtMark   = field{"NXM_NX_CT_MARK", "ct_mark", 52}
+	fConjID   = field{"NXM_NX_CONJ_ID", "conj_id", 60}
+)
+
+// regField is the match field of a whole register; regs sort after the packet
+// fields and before conntrack, by register number.
+func regField(reg int) field {
+	return field{fmt.Sprintf("NXM_NX_REG%d", reg), fmt.Sprintf("reg%d", reg), 40 + reg}
+}
+
+// matchItem is one field of a match with its value, its optional mask, and its
+// text as ovs-ofctl would print it.
+type matchItem struct {
+	f     field
+	value []byte
+	mask  []byte // nil: exact match
+	text  string
+}
+
+// Match is an OpenFlow match built field by field. Methods return a new
+// Match, so a common prefix can be shared between flows safely.
+type Match struct{ items []matchItem }
+
+func (m Match) with(it matchItem) Match {
+	items := make([]matchItem, 0, len(m.items)+1)
+	for _, old := range m.items {
+		if old.f.nxm != it.f.nxm {
+			items = append(items, old)
+		}
+	}
+	items = append(items, it)
+	sort.SliceStable(items, func(i, j int) bool { return items[i].f.order < items[j].f.order })
+	return Match{items: items}
+}
+
+func u16(v uint16) []byte { b := make([]byte, 2); binary.BigEndian.PutUint16(b, v); return b }
+func u32(v uint32) []byte { b := make([]byte, 4); binary.BigEndian.PutUint32(b, v); return b }
+
+// InPort matches the OpenFlow port the packet came in on.
+func (m Match) InPort(port uint32) Match {
+	return m.with(matchItem{f: fInPort, value: u16(uint16(port)), text: fmt.Sprintf("in_port=%d", port)})
+}
+
+// EthSrc matches the source MAC.
+func (m Match) EthSrc(mac net.HardwareAddr) Match {
+	return m.with(matchItem{f: fEthSrc, value: []byte(mac), text: "dl_src=" + mac.String()})
+}
+
+// EthDst matches the destination MAC.
+func (m Match) EthDst(mac net.HardwareAddr) Match {
+	return m.with(matchItem{f: fEthDst, value: []byte(mac), text: "dl_dst=" + mac.String()})
+}
+
+// EthDstMulticast matches every group (broadcast and multicast) destination.
+func (m Match) EthDstMulticast() Match {
+	return m.with(matchItem{f: fEthDst, value: []byte{1, 0, 0, 0, 0, 0}, mask: []byte{1, 0, 0, 0, 0, 0},
+		text: "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"})
+}
+
+// EthType matches the Ethernet type; ARP and IPv4 print as ovs-ofctl's shorthands.
+func (m Match) EthType(t uint16) Match {
+	text := fmt.Sprintf("dl_type=0x%04x", t)
+	switch t {
+	case EthARP:
+		text = "arp"
+	case EthIPv4:
+		text = "ip"
+	case EthIPv6:
+		text = "ipv6"
+	}
+	return m.with(matchItem{f: fEthType, value: u16(t), text: text})
+}
+
+// VLANTagged matches frames that carry an 802.1Q tag (the CFI/present bit).
+func (m Match) VLANTagged() Match {
+	return m.with(matchItem{f: fVlanTCI, value: u16(0x1000), mask: u16(0x1000), text: "vlan_tci=0x1000/0x1000"})
+}
+
+// ARPOp matches the ARP opcode (needs EthType(EthARP)).
+func (m Match) ARPOp(op uint16) Match {
+	return m.with(matchItem{f: fArpOp, value: u16(op), text: fmt.Sprintf("arp_op=%d", op)})
+}
+
+// ARPSpa matches the ARP sender IP.
+func (m Match) ARPSpa(ip netip.Addr) Match {
+	return m.with(matchItem{f: fArpSpa, value: ip.AsSlice(), text: "arp_spa=" + ip.String()})
+}
+
+// ARPTpa matches the ARP target IP.
+func (m Match) ARPTpa(ip netip.Addr) Match {
+	return m.with(matchItem{f: fArpTpa, value: ip.AsSlice(), text: "arp_tpa=" + ip.String()})
+}
+
+// ARPSha matches the ARP sender MAC.
+func (m Match) ARPSha(mac net.HardwareAddr) Match {
+	return m.with(matchItem{f: fArpSha, value: []byte(mac), text: "arp_sha=" + mac.String()})
+}
+
+func prefixItem(f field, p netip.Prefix) matchItem {
+	if p.Bits() == 32 {
+		return matchItem{f: f, value: p.Addr().AsSlice(), text: f.name + "=" + p.Addr().String()}
+	}
+	mask := net.CIDRMask(p.Bits(), 32)
+	return matchItem{f: f, value: p.Masked().Addr().AsSlice(), mask: []byte(mask), text: f.name + "=" + p.Masked().String()}
+}
+
+// IPSrc matches the IPv4 source against a prefix (a /32 is an exact match).
+func (m Match) IPSrc(p netip.Prefix) Match { return m.with(prefixItem(fIPSrc, p)) }
+
+// IPDst matches the IPv4 destination against a prefix.
+func (m Match) IPDst(p netip.Prefix) Match { return m.with(prefixItem(fIPDst, p)) }
+
+// IPProto matches the IP protocol (needs EthType(EthIPv4)).
+func (m Match) IPProto(p uint8) Match {
+	return m.with(matchItem{f: fIPProto, value: []byte{p}, text: fmt.Sprintf("nw_proto=%d", p)})
+}
+
+// ICMPType matches the ICMP type (needs IPProto(ProtoICMP)).
+func (m Match) ICMPType(t uint8) Match {
+	return m.with(matchItem{f: fICMPType, value: []byte{t}, text: fmt.Sprintf("icmp_type=%d", t)})
+}
+
+// Reg matches a register bit range against a value.
+func (m Match) Reg(r RegField, value uint32) Match {
+	v := value << r.Lo
+	it := matchItem{f: regField(r.Reg), value: u32(v)}
+	if r.Bits() == 32 {
+		it.text = fmt.Sprintf("reg%d=0x%x", r.Reg, v)
+	} else {
+		it.mask = u32(r.Mask())
+		it.text = fmt.Sprintf("reg%d=0x%x/0x%x", r.Reg, v, r.Mask())
+	}
+	return m.with(it)
+}
+
+// String is the match in ovs-ofctl syntax, fields in canonical order.
+func (m Match) String() string {
+	parts := make([]string, len(m.items))
+	for i, it := range m.items {
+		parts[i] = it.text
+	}
+	return strings.Join(parts, ",")
+}
+
+// ofMatch builds the OpenFlow 1.3 match. NXM-class fields are valid OXM classes
+// (0x0000, 0x0001), which OVS accepts in OF1.3 matches.
+func (m Match) ofMatch() (of.Match, error) {
+	om := *of.NewMatch()
+	for _, it := range m.items {
+		mf, err := nxmField(it.f.nxm, it.value, it.mask)
+		if err != nil {
+			return om, err
+		}
+		om.AddField(*mf)
+	}
+	return om, nil
+}
+
+// nxmField builds a match field from libOpenflow's header table and raw bytes.
+func nxmField(nxm string, value, mask []byte) (*of.MatchField, error) {
+	mf, err := of.FindFieldHeaderByName(nxm, mask != nil)
+	if err != nil {
+		return nil, err
+	}
+	mf.Value = &of.ByteArrayField{Data: value, Length: uint8(len(value))}
+	if mask != nil {
+		mf.Mask = &of.ByteArrayField{Data: mask, Length: uint8(len(mask))}
+	}
+	return mf, nil
+}

@@ -1,0 +1,11 @@
+package flows
+
+// Named priorities. Within one table a more specific rule wins by priority;
+// the table-miss flow is always PrioMiss and drops.
+const (
+	PrioMiss    uint16 = 0
+	PrioLow     uint16 = 100
+	PrioNormal  uint16 = 200
+	PrioHigh    uint16 = 300
+	PrioHighest uint16 = 400
+)
