@@ -14,11 +14,11 @@ type Table struct {
 // The pipeline, in packet order. Every table ends with a table-miss flow that
 // drops (the bridge runs fail_mode=secure: no NORMAL fallback anywhere).
 var (
-	TClassifier   = &Table{Name: "classifier", Doc: "in_port -> VPC and source port registers; unknown ports and VLAN tags drop", Next: []string{"port_security"}}
-	TPortSecurity = &Table{Name: "port_security", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"arp_responder"}}
-	TARPResponder = &Table{Name: "arp_responder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"l2_lookup"}}
-	TL2Lookup     = &Table{Name: "l2_lookup", Doc: "destination MAC in this VPC -> destination port register", Next: []string{"output"}}
-	TOutput       = &Table{Name: "output", Doc: "send to the port chosen by the lookup stages"}
+	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers; unknown ports and VLAN tags drop", Next: []string{"PortSecurity"}}
+	TPortSecurity = &Table{Name: "PortSecurity", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"ARPResponder"}}
+	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"L2Lookup"}}
+	TL2Lookup     = &Table{Name: "L2Lookup", Doc: "destination MAC in this VPC -> destination port register", Next: []string{"Output"}}
+	TOutput       = &Table{Name: "Output", Doc: "send to the port chosen by the lookup stages"}
 )
 
 // Pipeline is every table in order; IDs are assigned from it in init.
