@@ -1,0 +1,42 @@
+# vpcctl: run `make demo` to see it work, `make test` to run every test.
+GO      ?= go
+BIN     := bin/vpcctl
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build deps demo test unit e2e bench vet fuzz clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vpcctl
+
+# Starts OVS if none runs, applies labs/00-hello and shows the instances talking.
+demo: deps build
+	@./scripts/demo.sh
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+# Unit tests of pure code, then end-to-end tests against a real OVS (root).
+test: deps build vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit: build
+	$(GO) test -count=1 ./config/... ./flows/...
+
+e2e: deps build
+	$(GO) test -count=1 -timeout 30m -v ./tests/...
+
+fuzz:
+	$(GO) test ./config -run '^$$' -fuzz FuzzParse -fuzztime 60s
+
+bench: deps build
+	@./scripts/bench.sh
+
+clean:
+	rm -rf bin

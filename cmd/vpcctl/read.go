@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/vpcctl/vpcctl/controller"
+)
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "VPCs, subnets and instances on this host (IP, MAC, namespace, port, state)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			st, err := controller.GetStatus(ctx, g.options())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "BRIDGE\tVPC\tSUBNET\tINSTANCE\tIP\tMAC\tNAMESPACE\tPORT\tOFPORT\tSTATE")
+			for _, b := range st.Bridges {
+				for _, i := range b.Instances {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
+						b.Name, i.VPC, i.Subnet, i.Name, i.IP, i.MAC, i.Namespace, i.Port, i.Ofport, i.State)
+				}
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newFlowsCmd(g *globals) *cobra.Command {
+	var bridge, vpc, instance string
+	c := &cobra.Command{
+		Use:   "flows [--vpc V] [--instance I]",
+		Short: "the installed flows, each annotated with the config object it came from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			rows, err := controller.GetFlows(ctx, g.options(), controller.FlowFilter{Bridge: bridge, VPC: vpc, Instance: instance})
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), rows)
+			}
+			for _, r := range rows {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s cookie=%#x n_packets=%d  # %s\n", r.Flow, r.Cookie, r.Packets, r.Owner)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&bridge, "bridge", "", "bridge (default: every vpcctl bridge)")
+	c.Flags().StringVar(&vpc, "vpc", "", "only flows of this VPC")
+	c.Flags().StringVar(&instance, "instance", "", "only flows of this instance")
+	return c
+}
+
+func newExecCmd(g *globals) *cobra.Command {
+	var bridge string
+	c := &cobra.Command{
+		Use:   "exec NAME -- CMD [ARGS...]",
+		Short: "run CMD in the namespace of an instance or external host; its exit code is vpcctl's",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() != 1 {
+				return usageError{fmt.Errorf("usage: vpcctl exec NAME -- CMD [ARGS...]")}
+			}
+			ns, err := controller.NamespaceOf(bridge, args[0])
+			if err != nil {
+				return err
+			}
+			code, err := controller.Exec(ns, args[1:])
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return exitCodeError(code)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&bridge, "bridge", "", "bridge, when several vpcctl bridges have an instance of that name")
+	return c
+}

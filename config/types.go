@@ -1,0 +1,291 @@
+// Package config reads, validates and completes a vpcctl topology file
+// (SPEC §1): the YAML-facing fields keep what the user wrote, and parsed
+// fields (prefixes, addresses, port ranges, route targets) are filled by
+// validation, so other packages never parse strings again.
+package config
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Defaults and enumerations of SPEC §1.
+const (
+	DefaultBridge        = "br-vpc"
+	DefaultRouteTable    = "main"    // every VPC has one; subnets use it unless told otherwise
+	DefaultSecurityGroup = "default" // every VPC has one; instances use it unless told otherwise
+
+	DatapathAuto   = "auto"
+	DatapathSystem = "system"
+	DatapathNetdev = "netdev"
+
+	ExternalIsolated = "isolated"
+	ExternalHost     = "host"
+
+	AttachVeth     = "veth"
+	AttachInternal = "internal"
+
+	ProtoTCP  = "tcp"
+	ProtoUDP  = "udp"
+	ProtoICMP = "icmp"
+	ProtoAll  = "all"
+
+	ActionAllow = "allow"
+	ActionDeny  = "deny"
+)
+
+// Struct tags: `mapstructure` names the YAML key (viper decodes with it, and
+// the strict node walk uses it too); `cfg` marks keys that are "required" and
+// the key that names list elements in paths ("label").
+
+// Topology is a whole topology file.
+type Topology struct {
+	Version  int        `mapstructure:"version" cfg:"required"`
+	Bridge   string     `mapstructure:"bridge"`
+	Datapath string     `mapstructure:"datapath"`
+	External *External  `mapstructure:"external"` // nil when the file has none
+	VPCs     []*VPC     `mapstructure:"vpcs"`
+	Peerings []*Peering `mapstructure:"peerings"`
+
+	Pos Pos `mapstructure:"-"`
+}
+
+// External is the simulated internet beyond the gateways.
+type External struct {
+	CIDR    string  `mapstructure:"cidr" cfg:"required"`
+	Gateway string  `mapstructure:"gateway" cfg:"required"`
+	Attach  string  `mapstructure:"attach"`
+	Hosts   []*Host `mapstructure:"hosts"`
+
+	Prefix      netip.Prefix `mapstructure:"-"` // parsed CIDR
+	GatewayAddr netip.Addr   `mapstructure:"-"` // parsed Gateway
+	Pos         Pos          `mapstructure:"-"`
+}
+
+// Host is a simulated internet host: a namespace on the external network.
+type Host struct {
+	Name string `mapstructure:"name" cfg:"required,label"`
+	IP   string `mapstructure:"ip" cfg:"required"`
+	Run  string `mapstructure:"run"`
+
+	Addr netip.Addr `mapstructure:"-"` // parsed IP
+	Pos  Pos        `mapstructure:"-"`
+}
+
+// VPC is one virtual private cloud.
+type VPC struct {
+	Name            string           `mapstructure:"name" cfg:"required,label"`
+	CIDR            string           `mapstructure:"cidr" cfg:"required"`
+	InternetGateway bool             `mapstructure:"internet_gateway"`
+	Subnets         []*Subnet        `mapstructure:"subnets"`
+	RouteTables     []*RouteTable    `mapstructure:"route_tables"`
+	NATGateways     []*NATGateway    `mapstructure:"nat_gateways"`
+	SecurityGroups  []*SecurityGroup `mapstructure:"security_groups"`
+	NetworkACLs     []*NetworkACL    `mapstructure:"network_acls"`
+	Instances       []*Instance      `mapstructure:"instances"`
+
+	Prefix netip.Prefix `mapstructure:"-"` // parsed CIDR
+	Pos    Pos          `mapstructure:"-"`
+}
+
+// Subnet is a range of a VPC's addresses with one route table and at most one ACL.
+type Subnet struct {
+	Name       string `mapstructure:"name" cfg:"required,label"`
+	CIDR       string `mapstructure:"cidr" cfg:"required"`
+	RouteTable string `mapstructure:"route_table"` // default: main
+
+	Prefix netip.Prefix `mapstructure:"-"` // parsed CIDR
+	Table  *RouteTable  `mapstructure:"-"` // resolved RouteTable
+	ACL    *NetworkACL  `mapstructure:"-"` // the network ACL listing this subnet; nil: allow all
+	Pos    Pos          `mapstructure:"-"`
+}
+
+// RouteTable is a VPC route table; the VPC CIDR's local route is implicit.
+type RouteTable struct {
+	Name   string   `mapstructure:"name" cfg:"required,label"`
+	Routes []*Route `mapstructure:"routes"`
+
+	Implicit bool `mapstructure:"-"` // the main table added because the file has none
+	Pos      Pos  `mapstructure:"-"`
+}
+
+// ViaKind is the kind of a route's target.
+type ViaKind int
+
+// Route target kinds; the zero value means "not parsed".
+const (
+	ViaInvalid ViaKind = iota
+	ViaInternetGateway
+	ViaNATGateway
+	ViaPeering
+	ViaInstance
+)
+
+// String returns the kind as written in `via:`.
+func (k ViaKind) String() string {
+	switch k {
+	case ViaInternetGateway:
+		return "internet-gateway"
+	case ViaNATGateway:
+		return "nat-gateway"
+	case ViaPeering:
+		return "peering"
+	case ViaInstance:
+		return "instance"
+	}
+	return "invalid"
+}
+
+// Route sends Destination to the target named by Via.
+type Route struct {
+	Destination string `mapstructure:"destination" cfg:"required"`
+	Via         string `mapstructure:"via" cfg:"required"`
+
+	Dest   netip.Prefix `mapstructure:"-"` // parsed Destination
+	Kind   ViaKind      `mapstructure:"-"` // parsed Via
+	Target string       `mapstructure:"-"` // NAT gateway, peering or instance name; empty for the internet gateway
+	Pos    Pos          `mapstructure:"-"`
+}
+
+// NATGateway translates a subnet's outbound traffic to PublicIP.
+type NATGateway struct {
+	Name     string `mapstructure:"name" cfg:"required,label"`
+	Subnet   string `mapstructure:"subnet" cfg:"required"`
+	PublicIP string `mapstructure:"public_ip" cfg:"required"`
+
+	PublicAddr netip.Addr `mapstructure:"-"` // parsed PublicIP
+	Pos        Pos        `mapstructure:"-"`
+}
+
+// SecurityGroup is a stateful, allow-only set of rules applied to instances.
+type SecurityGroup struct {
+	Name    string    `mapstructure:"name" cfg:"required,label"`
+	Ingress []*SGRule `mapstructure:"ingress"`
+	Egress  []*SGRule `mapstructure:"egress"` // omitted: allow all (an implicit rule is added)
+
+	Implicit bool `mapstructure:"-"` // the default group added because the file has none
+	Pos      Pos  `mapstructure:"-"`
+}
+
+// PortRange is an inclusive range of ports; the zero value means any port.
+type PortRange struct{ Lo, Hi uint16 }
+
+// Any reports whether the range matches every port.
+func (r PortRange) Any() bool { return r.Lo == 0 && r.Hi == 0 }
+
+// SGRule is one security group rule. Ingress rules use Source or SourceGroup,
+// egress rules Destination or DestinationGroup.
+type SGRule struct {
+	Protocol         string `mapstructure:"protocol" cfg:"required"`
+	Ports            string `mapstructure:"ports"`
+	Source           string `mapstructure:"source"`
+	SourceGroup      string `mapstructure:"source_group"`
+	Destination      string `mapstructure:"destination"`
+	DestinationGroup string `mapstructure:"destination_group"`
+
+	PortRange PortRange    `mapstructure:"-"` // parsed Ports
+	Peer      netip.Prefix `mapstructure:"-"` // parsed Source/Destination; invalid when the peer is a group
+	PeerVPC   string       `mapstructure:"-"` // VPC of the peer group (the rule's own VPC for NAME)
+	PeerGroup string       `mapstructure:"-"` // peer group name; empty when the peer is a CIDR
+	Implicit  bool         `mapstructure:"-"` // added by defaults, not written in the file
+	Pos       Pos          `mapstructure:"-"`
+}
+
+// NetworkACL is a stateless, numbered rule list on some subnets.
+type NetworkACL struct {
+	Name    string     `mapstructure:"name" cfg:"required,label"`
+	Subnets []string   `mapstructure:"subnets"`
+	Ingress []*ACLRule `mapstructure:"ingress"`
+	Egress  []*ACLRule `mapstructure:"egress"`
+
+	Pos Pos `mapstructure:"-"`
+}
+
+// ACLRule is one network ACL rule; ingress rules use Source, egress rules Destination.
+type ACLRule struct {
+	Rule        int    `mapstructure:"rule" cfg:"required,label"`
+	Protocol    string `mapstructure:"protocol" cfg:"required"`
+	Ports       string `mapstructure:"ports"`
+	Source      string `mapstructure:"source"`
+	Destination string `mapstructure:"destination"`
+	Action      string `mapstructure:"action" cfg:"required"`
+
+	PortRange PortRange    `mapstructure:"-"` // parsed Ports
+	Peer      netip.Prefix `mapstructure:"-"` // parsed Source/Destination
+	Allow     bool         `mapstructure:"-"` // Action == allow
+	Pos       Pos          `mapstructure:"-"`
+}
+
+// Instance is a namespace plugged into a subnet.
+type Instance struct {
+	Name            string   `mapstructure:"name" cfg:"required,label"`
+	Subnet          string   `mapstructure:"subnet" cfg:"required"`
+	IP              string   `mapstructure:"ip"` // empty: allocated
+	PublicIP        string   `mapstructure:"public_ip"`
+	SecurityGroups  []string `mapstructure:"security_groups"`   // default: [default]
+	Attach          string   `mapstructure:"attach"`            // default: veth
+	SourceDestCheck *bool    `mapstructure:"source_dest_check"` // default: true
+	Run             string   `mapstructure:"run"`
+
+	Addr       netip.Addr `mapstructure:"-"` // IP, or the allocated address
+	PublicAddr netip.Addr `mapstructure:"-"` // parsed PublicIP; invalid when none
+	Pos        Pos        `mapstructure:"-"`
+}
+
+// CheckSourceDest reports whether anti-spoofing applies to the instance
+// (source_dest_check, true unless set to false).
+func (i *Instance) CheckSourceDest() bool { return i.SourceDestCheck == nil || *i.SourceDestCheck }
+
+// Peering connects two VPCs (not transitively).
+type Peering struct {
+	Name string   `mapstructure:"name" cfg:"required,label"`
+	VPCs []string `mapstructure:"vpcs" cfg:"required"`
+
+	Pos Pos `mapstructure:"-"`
+}
+
+// Pos locates an element in the file: its field path and lines.
+type Pos struct {
+	path string
+	line int
+	keys map[string]int // key (or "key[i]" for list items) → line, for well-typed keys only
+}
+
+// Path is the element's field path, e.g. vpcs[prod].subnets[db].
+func (p Pos) Path() string { return p.path }
+
+// Line is the element's line in the file; 0 for implicit objects.
+func (p Pos) Line() int { return p.line }
+
+// KeyLine is the line of one of the element's keys, or the element's line.
+func (p Pos) KeyLine(key string) int {
+	if l, ok := p.keys[key]; ok {
+		return l
+	}
+	return p.line
+}
+
+// has reports whether the file set key to a value of the right type.
+func (p Pos) has(key string) bool {
+	_, ok := p.keys[key]
+	return ok
+}
+
+// field returns the path and line of key ("" for the element itself).
+func (p Pos) field(key string) (string, int) {
+	return joinPath(p.path, key), p.KeyLine(key)
+}
+
+// joinPath appends a key or an index suffix to a path.
+func joinPath(path, key string) string {
+	switch {
+	case key == "":
+		return path
+	case path == "" || strings.HasPrefix(key, "["):
+		return path + key
+	}
+	return path + "." + key
+}
+
+// child is the Pos of an implicit element under p.
+func (p Pos) child(suffix string) Pos { return Pos{path: joinPath(p.path, suffix)} }

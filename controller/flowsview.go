@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/flows"
+	"github.com/vpcctl/vpcctl/flows/ofconn"
+	"github.com/vpcctl/vpcctl/ovsdb"
+)
+
+// FlowFilter narrows `vpcctl flows`.
+type FlowFilter struct {
+	Bridge, VPC, Instance string
+}
+
+// FlowRow is one installed flow with the config object behind it.
+type FlowRow struct {
+	Bridge  string `json:"bridge"`
+	Cookie  uint64 `json:"cookie"`
+	Table   string `json:"table"`
+	Flow    string `json:"flow"`
+	Owner   string `json:"owner"`
+	Packets uint64 `json:"n_packets"`
+	Bytes   uint64 `json:"n_bytes"`
+}
+
+// GetFlows reads the installed vpcctl flows and annotates each by recompiling
+// the topology file recorded on the bridge: a flow's cookie names its exact
+// content, so the match is exact (a flow the file no longer produces is shown
+// as stale).
+func GetFlows(ctx context.Context, o Options, f FlowFilter) ([]FlowRow, error) {
+	o = o.withDefaults()
+	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	if err != nil {
+		return nil, fmt.Errorf("OVSDB at %s: %w", o.OVSDB, err)
+	}
+	defer db.Close()
+	bridges, err := db.ListBridges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []FlowRow
+	for _, b := range bridges {
+		if f.Bridge != "" && b.Name != f.Bridge {
+			continue
+		}
+		set, err := compiledFromFile(ctx, db, b)
+		if err != nil {
+			o.Log.Warn("cannot annotate flows", "bridge", b.Name, "err", err)
+		}
+		conn, err := ofconn.Dial(ctx, o.mgmtTarget(b.Name))
+		if err != nil {
+			return nil, fmt.Errorf("OpenFlow connection to %s: %w", b.Name, err)
+		}
+		stats, err := conn.DumpFlows(ctx, ofconn.FlowFilter{TableID: ofconn.TableAll, Cookie: flows.CookieMarker, CookieMask: flows.CookieMarkerMask})
+		conn.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range stats {
+			r := FlowRow{Bridge: b.Name, Cookie: st.Cookie, Packets: st.Packets, Bytes: st.Bytes, Table: tableName(st.TableID)}
+			var fl *flows.Flow
+			if set != nil {
+				fl = set.Lookup(st.Cookie)
+			}
+			if fl != nil {
+				r.Flow, r.Owner = fl.String(), fl.Owner
+				if r.Owner == "" {
+					r.Owner = "pipeline"
+				}
+			} else {
+				r.Flow = fmt.Sprintf("table=%s, priority=%d (not produced by the recorded file: stale)", r.Table, st.Priority)
+				r.Owner = flows.CookieCategory(st.Cookie).String() + "?"
+			}
+			if !matchesFilter(r.Owner, f) {
+				continue
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}
+
+func matchesFilter(owner string, f FlowFilter) bool {
+	if f.VPC != "" && !strings.HasPrefix(owner, "vpcs["+f.VPC+"]") {
+		return false
+	}
+	if f.Instance != "" && !strings.Contains(owner, ".instances["+f.Instance+"]") {
+		return false
+	}
+	return true
+}
+
+func tableName(id uint8) string {
+	if int(id) < len(flows.Pipeline) {
+		return flows.Pipeline[id].Name
+	}
+	return fmt.Sprint(id)
+}
+
+// compiledFromFile recompiles the topology recorded on a bridge with the
+// bridge's current port numbers.
+func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo) (*flows.Set, error) {
+	file := b.ExternalIDs[keyFile]
+	if file == "" {
+		return nil, fmt.Errorf("bridge records no topology file")
+	}
+	t, _, err := config.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	ports, err := db.ListPorts(ctx, b.Name)
+	if err != nil {
+		return nil, err
+	}
+	ofports := map[string]int{}
+	for _, p := range ports {
+		ofports[p.Name] = p.Ofport
+	}
+	return flows.Compile(flowTopology(t, attachments(t, ports), ofports))
+}
+
+// CheckHost checks what `apply` will need, without changing anything: root,
+// an OVSDB that answers, and the datapath the file asks for.
+func CheckHost(ctx context.Context, o Options, t *config.Topology) error {
+	o = o.withDefaults()
+	if !isRoot() {
+		return fmt.Errorf("vpcctl needs root (namespaces, veths, OVS)")
+	}
+	if _, err := datapathType(t.Datapath); err != nil {
+		return err
+	}
+	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	if err != nil {
+		return fmt.Errorf("OVSDB at %s does not answer (start OVS with `vpcctl ovs up`): %w", o.OVSDB, err)
+	}
+	defer db.Close()
+	_, err = db.ListBridges(ctx)
+	return err
+}

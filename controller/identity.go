@@ -1,0 +1,38 @@
+package controller
+
+import (
+	"crypto/sha256"
+	"hash/fnv"
+	"net"
+	"sort"
+)
+
+// vpcIDs gives every VPC a stable 16-bit id (its register value and conntrack
+// zone). The id comes from a hash of the name so that adding or removing a VPC
+// does not renumber the others (which would rewrite all their flows); a
+// collision is resolved by probing, in name order, so the result is deterministic.
+func vpcIDs(names []string) map[string]uint16 {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	ids := make(map[string]uint16, len(names))
+	used := make(map[uint16]bool, len(names))
+	const space = 0xfff0 // ids 1..0xfff0; the rest is kept for later use
+	for _, n := range sorted {
+		h := fnv.New32a()
+		h.Write([]byte(n))
+		id := uint16(h.Sum32()%space) + 1
+		for used[id] {
+			id = id%space + 1
+		}
+		used[id] = true
+		ids[n] = id
+	}
+	return ids
+}
+
+// routerMAC is the MAC of a VPC's router (every subnet's .1): locally
+// administered, stable, and different per VPC so captures tell them apart.
+func routerMAC(vpc string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("router/" + vpc))
+	return net.HardwareAddr{0x0a, sum[0], sum[1], sum[2], sum[3], sum[4]}
+}

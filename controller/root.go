@@ -1,0 +1,5 @@
+package controller
+
+import "os"
+
+func isRoot() bool { return os.Geteuid() == 0 }

@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/vpcctl/vpcctl/controller/host"
+	"github.com/vpcctl/vpcctl/ovsdb"
+)
+
+// Status is what vpcctl runs on this host, read from OVSDB and the kernel.
+type Status struct {
+	Bridges []BridgeStatus `json:"bridges"`
+}
+
+// BridgeStatus is one vpcctl bridge.
+type BridgeStatus struct {
+	Name      string           `json:"name"`
+	File      string           `json:"file,omitempty"`
+	Datapath  string           `json:"datapath"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// InstanceStatus is one attached instance.
+type InstanceStatus struct {
+	Name      string `json:"name"`
+	VPC       string `json:"vpc"`
+	Subnet    string `json:"subnet"`
+	IP        string `json:"ip"`
+	MAC       string `json:"mac"`
+	Attach    string `json:"attach"`
+	Namespace string `json:"namespace"`
+	Port      string `json:"port"`
+	Ofport    int    `json:"ofport"`
+	State     string `json:"state"` // up | no-namespace | port-error: ...
+	Workload  string `json:"workload,omitempty"`
+}
+
+// GetStatus lists vpcctl's bridges and instances.
+func GetStatus(ctx context.Context, o Options) (*Status, error) {
+	o = o.withDefaults()
+	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	if err != nil {
+		return nil, fmt.Errorf("OVSDB at %s: %w", o.OVSDB, err)
+	}
+	defer db.Close()
+	bridges, err := db.ListBridges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Bridges: []BridgeStatus{}}
+	for _, b := range bridges {
+		bs := BridgeStatus{Name: b.Name, File: b.ExternalIDs[keyFile], Datapath: b.DatapathType, Instances: []InstanceStatus{}}
+		ports, err := db.ListPorts(ctx, b.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ports {
+			id := p.ExternalIDs
+			is := InstanceStatus{
+				Name: id[keyInstance], VPC: id[keyVPC], Subnet: id[keySubnet], IP: id[keyIP], MAC: id[keyMAC],
+				Attach: id[keyAttach], Port: p.Name, Ofport: p.Ofport,
+				Namespace: host.NamespaceName(b.Name, id[keyInstance]),
+			}
+			is.State = "up"
+			switch {
+			case p.Error != "":
+				is.State = "port-error: " + p.Error
+			case !host.NamespaceExists(is.Namespace):
+				is.State = "no-namespace"
+			}
+			if pid, cmd, ok := host.WorkloadInfo(b.Name, is.Name); ok {
+				is.Workload = "pid " + strconv.Itoa(pid) + ": " + cmd
+			}
+			bs.Instances = append(bs.Instances, is)
+		}
+		sort.Slice(bs.Instances, func(i, j int) bool {
+			a, b := bs.Instances[i], bs.Instances[j]
+			if a.VPC != b.VPC {
+				return a.VPC < b.VPC
+			}
+			return a.Name < b.Name
+		})
+		st.Bridges = append(st.Bridges, bs)
+	}
+	return st, nil
+}

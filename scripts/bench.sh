@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# TCP throughput between two namespaces: through vpcctl's bridge, next to a
+# direct veth pair and a Linux bridge measured in the same run, as ratios.
+# Every namespace and link it makes has a unique prefix and is removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/vpcctl}
+SECS=${SECS:-5}
+id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+p="vb$id"                   # prefix of everything this run makes
+br="bb$id"                  # vpcctl bridge
+tmp=$(mktemp -d)
+cleanup() {
+  "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>&1 || true
+  for ns in "${p}a" "${p}b" "${p}c" "${p}d"; do ip netns del "$ns" 2>/dev/null || true; done
+  ip link del "${p}br" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# iperf3 server in ns $1 on address $2, client in ns $3; prints Gbit/s.
+measure() {
+  ip netns exec "$1" timeout $((SECS + 15)) iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
+  local spid=$!
+  sleep 0.5
+  local out
+  out=$(ip netns exec "$3" timeout $((SECS + 10)) iperf3 -c "$2" -t "$SECS" -J)
+  wait $spid || true
+  python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' <<<"$out"
+}
+
+"$BIN" ovs up >/dev/null
+
+# 1. Direct veth pair: the limit.
+ip netns add "${p}a"; ip netns add "${p}b"
+ip link add "${p}x" netns "${p}a" type veth peer name "${p}y" netns "${p}b"
+ip -n "${p}a" addr add 10.78.0.1/24 dev "${p}x"; ip -n "${p}a" link set "${p}x" up
+ip -n "${p}b" addr add 10.78.0.2/24 dev "${p}y"; ip -n "${p}b" link set "${p}y" up
+veth=$(measure "${p}a" 10.78.0.1 "${p}b")
+
+# 2. Linux bridge (no address on the host side, no forwarding).
+ip netns add "${p}c"; ip netns add "${p}d"
+ip link add "${p}br" type bridge; ip link set "${p}br" up
+for n in c d; do
+  ip link add "${p}${n}h" type veth peer name eth0 netns "${p}${n}"
+  ip link set "${p}${n}h" master "${p}br" up
+done
+ip -n "${p}c" addr add 10.79.0.1/24 dev eth0; ip -n "${p}c" link set eth0 up
+ip -n "${p}d" addr add 10.79.0.2/24 dev eth0; ip -n "${p}d" link set eth0 up
+lbr=$(measure "${p}c" 10.79.0.1 "${p}d")
+
+# 3. vpcctl: two instances on one subnet, through the OpenFlow pipeline.
+sed "s/BRIDGE/$br/" bench/two-instances.yaml > "$tmp/topo.yaml"
+"$BIN" apply -f "$tmp/topo.yaml" >/dev/null
+vpc=$(measure "vpcctl.$br.srv" 10.77.1.10 "vpcctl.$br.cli")
+
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+echo "TCP throughput, iperf3 ${SECS}s, $(date -u +%F), $(nproc) cores, kernel $(uname -r)"
+printf '%-34s %8s Gbit/s\n' "direct veth pair" "$veth" "Linux bridge" "$lbr" "vpcctl bridge (same subnet)" "$vpc"
+echo "ratio vpcctl / veth pair:    $(ratio "$vpc" "$veth")"
+echo "ratio vpcctl / Linux bridge: $(ratio "$vpc" "$lbr")"

@@ -1,0 +1,168 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// labTopology reads a lab's topology and gives it a bridge of its own.
+func labTopology(t *testing.T, lab, bridge string) string {
+	t.Helper()
+	data, err := os.ReadFile("../labs/" + lab + "/topology.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^bridge:.*$`)
+	body := re.ReplaceAllString(string(data), "bridge: "+bridge)
+	body = strings.Replace(body, "version: 1\n", "", 1)
+	return topology(t, bridge, body)
+}
+
+func TestHelloLabPingAndTCP(t *testing.T) {
+	br := uniqueBridge("th")
+	file := labTopology(t, "00-hello", br)
+	mustVpcctl(t, "apply", "-f", file)
+
+	// alice is a veth (10.0.1.4, allocated), bob an internal port (10.0.1.20).
+	if !ping(t, br, "alice", "10.0.1.20") {
+		t.Fatal("alice (veth) cannot ping bob (internal port)")
+	}
+	if !ping(t, br, "bob", "10.0.1.4") {
+		t.Fatal("bob (internal port) cannot ping alice (veth)")
+	}
+	// A TCP stream both ways: bob fetches from alice's workload (python http.server),
+	// then iperf3 pushes a bounded amount of data.
+	var r result
+	for i := 0; i < 20; i++ { // the workload needs a moment to listen
+		r = inNS(t, br, "bob", 10*time.Second, "curl", "-s", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", "http://10.0.1.4:8080/")
+		if r.Stdout == "200" {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if r.Stdout != "200" {
+		t.Fatalf("bob could not fetch a page from alice's workload: %q %s", r.Stdout, r.Stderr)
+	}
+	iperf(t, br, "bob", "alice", "10.0.1.20")
+}
+
+// iperf runs a bounded iperf3 TCP transfer from client to server and checks
+// that data arrived.
+func iperf(t *testing.T, br, server, client, serverIP string) {
+	t.Helper()
+	srv := inNSBackground(t, br, server, "iperf3", "-s", "-1", "-B", serverIP)
+	defer srv.stop()
+	var r result
+	for i := 0; i < 20; i++ {
+		r = inNS(t, br, client, 30*time.Second, "iperf3", "-c", serverIP, "-n", "20M", "-J", "--connect-timeout", "1000")
+		if r.Code == 0 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if r.Code != 0 {
+		t.Fatalf("iperf3 %s -> %s failed: %s %s", client, server, r.Stdout, r.Stderr)
+	}
+	var out struct {
+		End struct {
+			SumReceived struct {
+				Bytes float64 `json:"bytes"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("iperf3 output: %v", err)
+	}
+	if out.End.SumReceived.Bytes < 20e6 {
+		t.Fatalf("iperf3 received %.0f bytes, want 20 MB", out.End.SumReceived.Bytes)
+	}
+}
+
+func TestSecondApplyChangesNothing(t *testing.T) {
+	br := uniqueBridge("ti")
+	file := labTopology(t, "00-hello", br)
+	mustVpcctl(t, "apply", "-f", file)
+	if !ping(t, br, "alice", "10.0.1.20") {
+		t.Fatal("no connectivity after the first apply")
+	}
+	before := snapshot(t, br)
+
+	out := mustVpcctl(t, "apply", "-o", "json", "-f", file)
+	var sum struct {
+		FlowMods    int `json:"flow_mods"`
+		OVSDBWrites int `json:"ovsdb_writes"`
+		HostChanges int `json:"host_changes"`
+		Flows       int `json:"flows"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("apply -o json: %v: %s", err, out)
+	}
+	if sum.FlowMods != 0 || sum.OVSDBWrites != 0 || sum.HostChanges != 0 {
+		t.Errorf("second apply changed things: %+v", sum)
+	}
+	if sum.Flows == 0 {
+		t.Errorf("summary counts no flows: %+v", sum)
+	}
+	// Independent of vpcctl's own counting: OVSDB rows keep their _version and
+	// the flows keep their packet counters (a re-added flow would reset them).
+	after := snapshot(t, br)
+	if before.rows != after.rows {
+		t.Errorf("OVSDB rows changed:\nbefore %s\nafter  %s", before.rows, after.rows)
+	}
+	if before.flows != after.flows {
+		t.Errorf("flows or their counters changed:\nbefore %s\nafter  %s", before.flows, after.flows)
+	}
+}
+
+// state is what the second apply must leave exactly as it was.
+type state struct{ rows, flows string }
+
+func snapshot(t *testing.T, br string) state {
+	t.Helper()
+	rows := sh(t, "ovs-vsctl --columns=_uuid,_version list bridge "+br+"; for p in $(ovs-vsctl list-ports "+br+"); do ovs-vsctl --columns=_uuid,_version list port $p; ovs-vsctl --columns=_uuid,_version list interface $p; done")
+	if rows.Code != 0 {
+		t.Fatalf("ovs-vsctl: %s", rows.Stderr)
+	}
+	// Counters and cookies, without durations (they grow by themselves).
+	fl := sh(t, "ovs-ofctl --names dump-flows "+br+" | sed -e 's/duration=[^,]*, //' -e 's/idle_age=[^,]*, //' -e 's/hard_age=[^,]*, //' | sort")
+	if fl.Code != 0 {
+		t.Fatalf("ovs-ofctl: %s", fl.Stderr)
+	}
+	return state{rows.Stdout, fl.Stdout}
+}
+
+func TestDestroyLeavesNothing(t *testing.T) {
+	br := uniqueBridge("td")
+	file := labTopology(t, "00-hello", br)
+	mustVpcctl(t, "apply", "-f", file)
+	st := sh(t, "ip netns pids vpcctl."+br+".alice")
+	if strings.TrimSpace(st.Stdout) == "" {
+		t.Fatal("alice's workload is not running after apply")
+	}
+	ports := sh(t, "ovs-vsctl list-ports "+br).Stdout
+
+	mustVpcctl(t, "destroy", "-f", file)
+
+	if r := sh(t, "ip netns list | grep -F 'vpcctl."+br+".' || true"); strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("namespaces left: %s", r.Stdout)
+	}
+	if r := sh(t, "ovs-vsctl br-exists "+br); r.Code == 0 {
+		t.Errorf("bridge %s still exists", br)
+	}
+	for _, p := range strings.Fields(ports) {
+		if r := sh(t, "ip link show "+p); r.Code == 0 {
+			t.Errorf("link %s still exists", p)
+		}
+	}
+	for _, pid := range strings.Fields(st.Stdout) {
+		if r := sh(t, "kill -0 "+pid); r.Code == 0 {
+			t.Errorf("workload process %s still running", pid)
+		}
+	}
+	// A second destroy of the same file is a no-op, not an error.
+	mustVpcctl(t, "destroy", "-f", file)
+}
