@@ -17,7 +17,7 @@ func Broadcast(p netip.Prefix) netip.Addr {
 	return fromU32(u32(p.Masked().Addr()) | ^mask(p.Bits()))
 }
 
-// Contains reports whether prefix outer contains the whole of inner.
+// contains reports whether prefix outer contains the whole of inner.
 func contains(outer, inner netip.Prefix) bool {
 	return outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 }

@@ -63,8 +63,6 @@ func fieldsOf(t reflect.Type) []field {
 	return fs
 }
 
-func reflectTopology(t *Topology) reflect.Value { return reflect.ValueOf(t).Elem() }
-
 // mapping walks a mapping node into struct v and sets v's Pos.
 func (w *walker) mapping(n *yaml.Node, v reflect.Value, path string) {
 	fs := fieldsOf(v.Type())

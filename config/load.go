@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -53,7 +54,7 @@ func Parse(data []byte, filename string) (*Topology, []Warning, error) {
 	// positions, and sets every value exactly as written.
 	_ = decodeViper(data, t)
 	w := &walker{r: r}
-	w.mapping(root, reflectTopology(t), "")
+	w.mapping(root, reflect.ValueOf(t).Elem(), "")
 
 	applyDefaults(t)
 	validate(t, r)
@@ -71,7 +72,7 @@ func Parse(data []byte, filename string) (*Topology, []Warning, error) {
 
 // decodeViper decodes data into t with viper. Its errors are not reported:
 // the node walk finds the same problems, with lines.
-func decodeViper(data []byte, t *Topology) (err error) {
+func decodeViper(data []byte, t *Topology) error {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {

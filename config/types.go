@@ -222,7 +222,7 @@ type Instance struct {
 	Subnet          string   `mapstructure:"subnet" cfg:"required"`
 	IP              string   `mapstructure:"ip"` // empty: allocated
 	PublicIP        string   `mapstructure:"public_ip"`
-	SecurityGroups  []string `mapstructure:"security_groups"`   // default: [default]
+	SecurityGroups  []string `mapstructure:"security_groups"`   // omitted or empty: [default]
 	Attach          string   `mapstructure:"attach"`            // default: veth
 	SourceDestCheck *bool    `mapstructure:"source_dest_check"` // default: true
 	Run             string   `mapstructure:"run"`

@@ -57,8 +57,11 @@ func (c *checker) top() {
 	if t.Pos.has("version") && t.Version != 1 {
 		c.errAt(t.Pos, "version", "unsupported version %d: this vpcctl reads version 1", t.Version)
 	}
-	if !bridgeRE.MatchString(t.Bridge) || t.Bridge == "ovs-system" {
+	switch {
+	case !bridgeRE.MatchString(t.Bridge):
 		c.errAt(t.Pos, "bridge", "%q is not a usable bridge name: at most 15 lowercase letters, digits, '-' or '_', starting with a letter or digit", t.Bridge)
+	case t.Bridge == "ovs-system":
+		c.errAt(t.Pos, "bridge", "ovs-system is the kernel datapath's own device; choose another bridge name")
 	}
 	c.oneOf(t.Pos, "datapath", t.Datapath, DatapathAuto, DatapathSystem, DatapathNetdev)
 }

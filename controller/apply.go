@@ -217,8 +217,10 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 		if err := db.DeletePort(ctx, bridge, p.Name); err != nil {
 			return removed, err
 		}
-		if err := host.DeleteVeth(p.Name); err != nil {
-			return removed, err
+		if p.Type == "" {
+			if err := host.DeleteVeth(p.Name); err != nil {
+				return removed, err
+			}
 		}
 		removed++
 		o.Log.Info("removed port", "bridge", bridge, "port", p.Name, "instance", p.ExternalIDs[keyInstance])

@@ -41,8 +41,12 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 	}
 	var errs []error
 	errs = append(errs, db.DeleteBridge(ctx, bridge))
+	// Return only once ovs-vswitchd has let go of the ports' devices.
+	errs = append(errs, db.WaitApplied(ctx))
 	for _, p := range ports {
-		errs = append(errs, host.DeleteVeth(p.Name))
+		if p.Type == "" { // internal ports vanish with their OVS port
+			errs = append(errs, host.DeleteVeth(p.Name))
+		}
 	}
 	errs = append(errs, host.RemoveBridgeState(bridge))
 	return errors.Join(errs...)

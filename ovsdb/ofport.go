@@ -53,3 +53,29 @@ func (c *Client) WaitOfport(ctx context.Context, name string) (int, error) {
 	}
 	return ofport, nil
 }
+
+// WaitApplied waits until ovs-vswitchd has applied every write made so far
+// (cur_cfg has reached next_cfg), as `ovs-vsctl` does before it returns: after
+// it, a deleted port's device is really gone. Bounded by ctx, or 10 s.
+func (c *Client) WaitApplied(ctx context.Context) error {
+	target := c.lastCfg.Load()
+	if r, err := c.rootRow(ctx); err == nil {
+		target = max(target, int64(r.NextCfg))
+	}
+	var last string
+	err := c.waitUntil(ctx, func() (bool, error) {
+		r, err := c.rootRow(ctx)
+		if err != nil {
+			return false, err
+		}
+		if int64(r.CurCfg) < target {
+			last = fmt.Sprintf("cur_cfg %d < next_cfg %d: is ovs-vswitchd running?", r.CurCfg, target)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil && last != "" {
+		return fmt.Errorf("waiting for ovs-vswitchd: %s: %w", last, err)
+	}
+	return err
+}

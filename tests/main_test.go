@@ -114,8 +114,13 @@ func uniqueBridge(prefix string) string {
 // registers a cleanup that destroys it even when the test fails.
 func topology(t *testing.T, bridge, yaml string) string {
 	t.Helper()
+	return topologyFile(t, "version: 1\nbridge: "+bridge+"\n"+yaml)
+}
+
+// topologyFile writes a whole topology file and destroys what it made at the end.
+func topologyFile(t *testing.T, body string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "topology.yaml")
-	body := "version: 1\nbridge: " + bridge + "\n" + yaml
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +150,7 @@ func ping(t *testing.T, bridge, from, to string) bool {
 // bg is a command running in the background, stopped by the test.
 type bg struct {
 	cmd  *exec.Cmd
+	out  bytes.Buffer // what it printed, for failure messages
 	done chan struct{}
 }
 
@@ -153,11 +159,12 @@ type bg struct {
 func inNSBackground(t *testing.T, bridge, instance string, argv ...string) *bg {
 	t.Helper()
 	args := append([]string{"exec", "--bridge", bridge, instance, "--"}, argv...)
-	cmd := exec.Command(vpcctlBin, args...)
+	b := &bg{cmd: exec.Command(vpcctlBin, args...), done: make(chan struct{})}
+	cmd := b.cmd
+	cmd.Stdout, cmd.Stderr = &b.out, &b.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bg{cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(b.done) }()
 	t.Cleanup(b.stop)
 	return b
