@@ -22,8 +22,8 @@ for i in $(seq 1 20); do
   $BIN exec bob -- curl -s -m 2 -o /dev/null -w 'HTTP %{http_code} from 10.0.1.4:8080\n' http://10.0.1.4:8080/ && break
   sleep 0.25
 done
-step "the flows vpcctl installed (ovs-ofctl dump-flows --names br-hello)"
-ovs-ofctl --names dump-flows br-hello | sed -e 's/ duration=[^,]*,//' -e 's/ idle_age=[^,]*,//'
+step "the flows vpcctl installed (ovs-ofctl -O OpenFlow13 --names dump-flows br-hello)"
+ovs-ofctl -O OpenFlow13 --names dump-flows br-hello | sed -e 's/ duration=[^,]*,//' -e 's/ idle_age=[^,]*,//'
 step "done"
 echo "Explore with labs/00-hello/README.md; remove it all with:"
 echo "  $BIN destroy -f $TOPO"

@@ -24,7 +24,7 @@ type testOVS struct {
 	dir   string
 	br    string
 	vsPid int
-	dbPid int
+	dbPid int // daemons are our children (see daemon)
 }
 
 // startOVS starts a private OVS. It fails (never skips) the test when OVS
@@ -40,31 +40,62 @@ func startOVS(tb testing.TB) *testOVS {
 	o := &testOVS{tb: tb, dir: dir, br: fmt.Sprintf("tb%06x", rand.IntN(1<<24))}
 
 	o.run("ovsdb-tool", "create", o.path("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema")
-	o.run("ovsdb-server", o.path("conf.db"), "--remote=punix:"+o.path("db.sock"),
-		"--pidfile="+o.path("ovsdb.pid"), "--unixctl="+o.path("ovsdb.ctl"),
-		"--detach", "--log-file="+o.path("ovsdb.log"))
-	o.dbPid = o.readPid("ovsdb.pid")
-	tb.Cleanup(func() { killPid(o.dbPid, "ovsdb-server") })
-	o.startVswitchd()
-	o.vsctl("add-br", o.br, "--", "set", "bridge", o.br, "datapath_type=netdev", "fail_mode=secure")
-	o.waitFile(o.br + ".mgmt")
-	return o
-}
-
-func (o *testOVS) startVswitchd() {
-	o.tb.Helper()
-	os.Remove(o.path("vs.pid"))
+	o.dbPid = o.daemon("db.sock", "ovsdb-server", o.path("conf.db"), "--remote=punix:"+o.path("db.sock"),
+		"--pidfile="+o.path("ovsdb.pid"), "--unixctl="+o.path("ovsdb.ctl"), "--log-file="+o.path("ovsdb.log"))
 	// Its own network namespace: the userspace datapath creates a tap
 	// device named "ovs-netdev" (and one per bridge) in the namespace it
 	// runs in, so a second ovs-vswitchd in the same namespace fails with
 	// "datapath ovs-netdev already exists but cannot be opened", and the
 	// taps outlive the daemon. The namespace dies with the daemon and takes
 	// them along. Unix sockets are reachable across namespaces.
-	o.run("unshare", "--net", "--", "ovs-vswitchd", "unix:"+o.path("db.sock"), "--pidfile="+o.path("vs.pid"),
-		"--unixctl="+o.path("vs.ctl"), "--detach", "--log-file="+o.path("vs.log"))
-	pid := o.readPid("vs.pid")
-	o.vsPid = pid
-	o.tb.Cleanup(func() { killPid(pid, "ovs-vswitchd") })
+	o.vsPid = o.daemon("vs.ctl", "unshare", "--net", "--", "ovs-vswitchd", "unix:"+o.path("db.sock"),
+		"--pidfile="+o.path("vs.pid"), "--unixctl="+o.path("vs.ctl"), "--log-file="+o.path("vs.log"))
+	o.vsctl("add-br", o.br, "--", "set", "bridge", o.br, "datapath_type=netdev", "fail_mode=secure")
+	o.waitFile(o.br + ".mgmt")
+	return o
+}
+
+// daemon starts an OVS daemon as our child, not with --detach: with
+// Pdeathsig the kernel kills it even when the test binary dies without
+// running its cleanups (a test timeout panics), so no daemon outlives a
+// run. It returns once the daemon has created readyFile.
+func (o *testOVS) daemon(readyFile, name string, args ...string) int {
+	o.tb.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = o.env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		o.tb.Fatalf("%s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	o.tb.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(o.path(readyFile)); err == nil {
+			return cmd.Process.Pid
+		}
+		select {
+		case <-exited:
+			o.tb.Fatalf("%s exited at start: %v\n%s", name, cmd.ProcessState, o.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			o.tb.Fatalf("%s did not create %s\n%s", name, readyFile, o.logs())
+		}
+	}
+}
+
+func (o *testOVS) env() []string {
+	// OVS_RUNDIR keeps the bridge's .mgmt socket in our directory.
+	return append(os.Environ(), "OVS_RUNDIR="+o.dir, "OVS_DBDIR="+o.dir, "OVS_LOGDIR="+o.dir)
 }
 
 func (o *testOVS) path(name string) string { return filepath.Join(o.dir, name) }
@@ -77,8 +108,7 @@ func (o *testOVS) run(name string, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	// OVS_RUNDIR keeps the bridge's .mgmt socket in our directory.
-	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+o.dir, "OVS_DBDIR="+o.dir, "OVS_LOGDIR="+o.dir)
+	cmd.Env = o.env()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -128,19 +158,6 @@ func (o *testOVS) installedCookies() map[uint64]string {
 	return m
 }
 
-func (o *testOVS) readPid(name string) int {
-	o.tb.Helper()
-	b, err := os.ReadFile(o.path(name))
-	if err != nil {
-		o.tb.Fatalf("pid file: %v\n%s", err, o.logs())
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		o.tb.Fatalf("pid file %s: %v", name, err)
-	}
-	return pid
-}
-
 func (o *testOVS) waitFile(name string) {
 	o.tb.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -159,34 +176,6 @@ func (o *testOVS) logs() string {
 		fmt.Fprintf(&b, "--- %s (tail)\n%s\n", f, strings.Join(lines[max(0, len(lines)-15):], "\n"))
 	}
 	return b.String()
-}
-
-// killPid ends a daemon this test started: TERM, then KILL. The name check
-// keeps a recycled pid safe once the daemon is gone.
-func killPid(pid int, name string) {
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if pid <= 0 || err != nil || strings.TrimSpace(string(comm)) != name {
-		return
-	}
-	syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 100 && alive(pid); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(pid) {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
-// alive reports whether pid runs; a zombie (detached daemons are not our
-// children, so we cannot reap them) counts as gone.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 func dialTest(tb testing.TB, o *testOVS, opts ...Option) *Conn {
