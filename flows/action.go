@@ -98,7 +98,9 @@ func MoveARPShaToTha() Action { return move(fArpSha, fArpTha, 48) }
 // MoveARPSpaToTpa copies the ARP sender IP to the target IP (for replies).
 func MoveARPSpaToTpa() Action { return move(fArpSpa, fArpTpa, 32) }
 
-// DecTTL decrements the IP TTL; a packet at TTL 1 is dropped.
+// DecTTL decrements the IP TTL; a packet at TTL 1 is dropped. It uses the
+// OpenFlow 1.1+ action: libOpenflow's NewNXActionDecTTL sends Nicira subtype
+// 18, which OVS accepts only on OpenFlow 1.0 (OFPBAC_BAD_EXP_TYPE on 1.3).
 func DecTTL() Action {
-	return Action{"dec_ttl", func() (of.Action, error) { return of.NewNXActionDecTTL(), nil }}
+	return Action{"dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil }}
 }

@@ -4,7 +4,7 @@
 //
 // It frames the byte stream itself, with a single reader goroutine, instead
 // of using libOpenflow's util.MessageStream: that parses inbound messages on
-// 25 goroutines (util/stream.go:15,43-46,96-99), so replies can be delivered
+// 25 goroutines (util/stream.go:12,71-73), so replies can be delivered
 // out of order, which breaks multipart replies and "errors arrive before the
 // barrier reply" reasoning, and it logs through logrus. libOpenflow is used
 // for message types (FlowMod, matches, actions) and their encoding.
