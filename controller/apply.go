@@ -38,9 +38,9 @@ func (s *Summary) String() string {
 // topology no longer has. Running it twice changes nothing the second time.
 func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error) {
 	o = o.withDefaults()
-	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	db, err := connect(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to OVSDB at %s (is OVS running? try `vpcctl ovs up`): %w", o.OVSDB, err)
+		return nil, err
 	}
 	defer db.Close()
 	sum := &Summary{Bridge: t.Bridge}

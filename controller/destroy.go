@@ -13,21 +13,41 @@ import (
 // namespaces, veths, ports, the bridge and with it its flows. What vpcctl did
 // not create is left alone (a bridge without vpcctl's marker is refused).
 func Destroy(ctx context.Context, o Options, bridge string) error {
+	return destroy(ctx, o, bridge, func(*ovsdb.Client) ([]string, error) { return []string{bridge}, nil })
+}
+
+// DestroyAll removes every vpcctl bridge and namespace on this host.
+func DestroyAll(ctx context.Context, o Options) error {
+	return destroy(ctx, o, "", func(db *ovsdb.Client) ([]string, error) {
+		bridges, err := db.ListBridges(ctx)
+		names := make([]string, len(bridges))
+		for i, b := range bridges {
+			names[i] = b.Name
+		}
+		return names, err
+	})
+}
+
+// destroy removes the namespaces of a bridge ("" = all bridges), then the
+// bridges that pick returns. Namespaces go even when OVS does not answer.
+func destroy(ctx context.Context, o Options, nsBridge string, pick func(*ovsdb.Client) ([]string, error)) error {
 	o = o.withDefaults()
 	var errs []error
-	nss, err := host.ListNamespaces(bridge)
+	nss, err := host.ListNamespaces(nsBridge)
 	errs = append(errs, err)
 	for _, ns := range nss {
 		errs = append(errs, removeNamespace(ns))
 	}
-	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	db, err := connect(ctx, o)
 	if err != nil {
-		// Without OVS there is no bridge to remove, but the namespaces are gone.
-		errs = append(errs, fmt.Errorf("OVSDB at %s: %w", o.OVSDB, err))
-		return errors.Join(errs...)
+		return errors.Join(append(errs, err)...)
 	}
 	defer db.Close()
-	errs = append(errs, destroyBridge(ctx, db, bridge))
+	bridges, err := pick(db)
+	errs = append(errs, err)
+	for _, b := range bridges {
+		errs = append(errs, destroyBridge(ctx, db, b))
+	}
 	return errors.Join(errs...)
 }
 
@@ -52,25 +72,11 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 	return errors.Join(errs...)
 }
 
-// DestroyAll removes every vpcctl bridge and namespace on this host.
-func DestroyAll(ctx context.Context, o Options) error {
-	o = o.withDefaults()
-	var errs []error
-	nss, err := host.ListNamespaces("")
-	errs = append(errs, err)
-	for _, ns := range nss {
-		errs = append(errs, removeNamespace(ns))
-	}
+// connect opens OVSDB with an error that tells the user what to do.
+func connect(ctx context.Context, o Options) (*ovsdb.Client, error) {
 	db, err := ovsdb.Connect(ctx, o.OVSDB)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("OVSDB at %s: %w", o.OVSDB, err))
-		return errors.Join(errs...)
+		return nil, fmt.Errorf("OVSDB at %s does not answer (is OVS running? try `vpcctl ovs up`): %w", o.OVSDB, err)
 	}
-	defer db.Close()
-	bridges, err := db.ListBridges(ctx)
-	errs = append(errs, err)
-	for _, b := range bridges {
-		errs = append(errs, destroyBridge(ctx, db, b.Name))
-	}
-	return errors.Join(errs...)
+	return db, nil
 }

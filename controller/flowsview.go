@@ -33,9 +33,9 @@ type FlowRow struct {
 // as stale).
 func GetFlows(ctx context.Context, o Options, f FlowFilter) ([]FlowRow, error) {
 	o = o.withDefaults()
-	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	db, err := connect(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("OVSDB at %s: %w", o.OVSDB, err)
+		return nil, err
 	}
 	defer db.Close()
 	bridges, err := db.ListBridges(ctx)
@@ -133,9 +133,9 @@ func CheckHost(ctx context.Context, o Options, t *config.Topology) error {
 	if _, err := datapathType(t.Datapath); err != nil {
 		return err
 	}
-	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	db, err := connect(ctx, o)
 	if err != nil {
-		return fmt.Errorf("OVSDB at %s does not answer (start OVS with `vpcctl ovs up`): %w", o.OVSDB, err)
+		return err
 	}
 	defer db.Close()
 	_, err = db.ListBridges(ctx)

@@ -2,12 +2,10 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/vpcctl/vpcctl/controller/host"
-	"github.com/vpcctl/vpcctl/ovsdb"
 )
 
 // Status is what vpcctl runs on this host, read from OVSDB and the kernel.
@@ -41,9 +39,9 @@ type InstanceStatus struct {
 // GetStatus lists vpcctl's bridges and instances.
 func GetStatus(ctx context.Context, o Options) (*Status, error) {
 	o = o.withDefaults()
-	db, err := ovsdb.Connect(ctx, o.OVSDB)
+	db, err := connect(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("OVSDB at %s: %w", o.OVSDB, err)
+		return nil, err
 	}
 	defer db.Close()
 	bridges, err := db.ListBridges(ctx)

@@ -2,8 +2,8 @@ package ovsdb
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/vpcctl/vpcctl/ovsdb/vswitchd"
 )
@@ -16,21 +16,16 @@ import (
 // Interface.error text. It waits on cache updates, until ctx ends or, if
 // ctx has no deadline, 10 s.
 func (c *Client) WaitOfport(ctx context.Context, name string) (int, error) {
-	target := c.lastCfg.Load()
-	if r, err := c.rootRow(ctx); err == nil {
-		target = max(target, int64(r.NextCfg))
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	if err := c.WaitApplied(ctx); err != nil {
+		return 0, fmt.Errorf("wait for ofport of %q: %w", name, err)
 	}
 	var ofport int
-	var last string
 	err := c.waitUntil(ctx, func() (bool, error) {
-		r, err := c.rootRow(ctx)
-		if err != nil {
-			return false, err
-		}
-		if int64(r.CurCfg) < target {
-			last = fmt.Sprintf("ovs-vswitchd has not applied the change yet (cur_cfg %d < %d): is it running?", r.CurCfg, target)
-			return false, nil
-		}
 		iface := &vswitchd.Interface{Name: name}
 		if err := c.get(ctx, iface, fmt.Sprintf("interface %q", name)); err != nil {
 			return false, err
@@ -42,12 +37,8 @@ func (c *Client) WaitOfport(ctx context.Context, name string) (int, error) {
 			ofport = p
 			return true, nil
 		}
-		last = "ofport not assigned yet"
 		return false, nil
 	})
-	if errors.Is(err, context.DeadlineExceeded) && last != "" {
-		return 0, fmt.Errorf("wait for ofport of %q: %s: %w", name, last, err)
-	}
 	if err != nil {
 		return 0, fmt.Errorf("wait for ofport of %q: %w", name, err)
 	}
@@ -69,7 +60,7 @@ func (c *Client) WaitApplied(ctx context.Context) error {
 			return false, err
 		}
 		if int64(r.CurCfg) < target {
-			last = fmt.Sprintf("cur_cfg %d < next_cfg %d: is ovs-vswitchd running?", r.CurCfg, target)
+			last = fmt.Sprintf("ovs-vswitchd has not applied the change yet (cur_cfg %d < %d): is it running?", r.CurCfg, target)
 			return false, nil
 		}
 		return true, nil
