@@ -98,6 +98,15 @@ func MoveARPShaToTha() Action { return move(fArpSha, fArpTha, 48) }
 // MoveARPSpaToTpa copies the ARP sender IP to the target IP (for replies).
 func MoveARPSpaToTpa() Action { return move(fArpSpa, fArpTpa, 32) }
 
+// SetIPSrc rewrites the IPv4 source.
+func SetIPSrc(ip netip.Addr) Action { return setField(fIPSrc, ip.String(), ip.AsSlice()) }
+
+// SetICMPType rewrites the ICMP type.
+func SetICMPType(t uint8) Action { return setField(fICMPType, fmt.Sprint(t), []byte{t}) }
+
+// MoveIPSrcToDst copies the IPv4 source to the destination (for replies).
+func MoveIPSrcToDst() Action { return move(fIPSrc, fIPDst, 32) }
+
 // DecTTL decrements the IP TTL; a packet at TTL 1 is dropped. It uses the
 // OpenFlow 1.1+ action: libOpenflow's NewNXActionDecTTL sends Nicira subtype
 // 18, which OVS accepts only on OpenFlow 1.0 (OFPBAC_BAD_EXP_TYPE on 1.3).

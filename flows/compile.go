@@ -32,7 +32,9 @@ func pipelineFlows() []*Flow {
 		&Flow{Table: TClassifier, Priority: PrioHighest, Match: Match{}.VLANTagged(), Category: CatPipeline},
 		// IPv4 that passed port security goes on to the lookup; other ARP than
 		// requests for known addresses, IPv6 and anything else hit the miss.
-		&Flow{Table: TARPResponder, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL2Lookup, Category: CatPipeline},
+		&Flow{Table: TARPResponder, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL3Forwarding, Category: CatPipeline},
+		// Not addressed to the router: switched within the subnet.
+		&Flow{Table: TL3Forwarding, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL2Lookup, Category: CatPipeline},
 		&Flow{Table: TOutput, Priority: PrioLow, Actions: []Action{OutputReg(RegDstPort)}, Category: CatPipeline},
 	)
 	return fs

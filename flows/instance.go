@@ -17,6 +17,10 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
 		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthARP).ARPSpa(i.IP).ARPSha(i.MAC),
 			Goto: TARPResponder},
 		arpReply(v, i.IP, i.MAC, CatInstance, owner),
+		// The VPC router delivers to this instance from the other subnets.
+		{Table: TL3Forwarding, Priority: PrioNormal,
+			Match:   Match{}.Reg(RegVPC, vpc).EthDst(v.RouterMAC).EthType(EthIPv4).IPDst(netip.PrefixFrom(i.IP, 32)),
+			Actions: []Action{SetEthSrc(v.RouterMAC), SetEthDst(i.MAC), DecTTL()}, Goto: TL2Lookup},
 		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
 			Actions: []Action{LoadReg(RegDstPort, i.Port)}, Goto: TOutput},
 	})

@@ -23,6 +23,9 @@ const (
 
 	ARPRequest uint16 = 1
 	ARPReply   uint16 = 2
+
+	ICMPEchoReply   uint8 = 0
+	ICMPEchoRequest uint8 = 8
 )
 
 // field describes one match field: its NXM name (libOpenflow's key), its

@@ -16,13 +16,14 @@ type Table struct {
 var (
 	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers; unknown ports and VLAN tags drop", Next: []string{"PortSecurity"}}
 	TPortSecurity = &Table{Name: "PortSecurity", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"ARPResponder"}}
-	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"L2Lookup"}}
+	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"L3Forwarding"}}
+	TL3Forwarding = &Table{Name: "L3Forwarding", Doc: "the VPC router: answers ping to each subnet's .1, routes between subnets (MAC rewrite, TTL-1)", Next: []string{"L2Lookup"}}
 	TL2Lookup     = &Table{Name: "L2Lookup", Doc: "destination MAC in this VPC -> destination port register", Next: []string{"Output"}}
 	TOutput       = &Table{Name: "Output", Doc: "send to the port chosen by the lookup stages"}
 )
 
 // Pipeline is every table in order; IDs are assigned from it in init.
-var Pipeline = []*Table{TClassifier, TPortSecurity, TARPResponder, TL2Lookup, TOutput}
+var Pipeline = []*Table{TClassifier, TPortSecurity, TARPResponder, TL3Forwarding, TL2Lookup, TOutput}
 
 func init() {
 	for i, t := range Pipeline {
