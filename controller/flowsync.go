@@ -37,6 +37,13 @@ func diffFlows(set *flows.Set, installed []ofconn.FlowStat) flowDiff {
 	return d
 }
 
+// SyncFlows makes the bridge's vpcctl flows equal to set (see syncFlows) and
+// says how many flows it added and deleted.
+func SyncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (added, deleted int, err error) {
+	d, err := syncFlows(ctx, conn, set)
+	return len(d.Add), len(d.Delete), err
+}
+
 // syncFlows makes the bridge's vpcctl flows equal to set in one atomic bundle:
 // the dataplane never sees a half-updated pipeline, and an unchanged set sends
 // no flow-mod at all. Deletes go first so a flow replaced in the same slot is

@@ -52,12 +52,6 @@ func (f *Flow) String() string {
 	return b.String()
 }
 
-// key identifies the flow's slot in OVS: two flows with the same key replace
-// each other, so a flow set must not have duplicates.
-func (f *Flow) key() string {
-	return fmt.Sprintf("%d/%d/%s", f.Table.ID, f.Priority, f.Match.String())
-}
-
 // FlowMod is the OFPFC_ADD message that installs the flow.
 func (f *Flow) FlowMod() (*of.FlowMod, error) {
 	fm := of.NewFlowMod()
@@ -94,33 +88,45 @@ type Set struct {
 
 // NewSet checks and indexes flows: every goto must follow the pipeline's
 // declared edges, no two flows may occupy the same slot, and cookies are made
-// unique (a 48-bit hash collision is resolved deterministically).
+// unique (a 48-bit hash collision is resolved deterministically). Each flow's
+// text is built once here: it is the sort key, the slot key and the cookie's input.
 func NewSet(flows []*Flow) (*Set, error) {
-	sort.SliceStable(flows, func(i, j int) bool {
-		a, b := flows[i], flows[j]
+	type entry struct {
+		f          *Flow
+		text, slot string
+	}
+	es := make([]entry, len(flows))
+	for i, f := range flows {
+		m := f.Match.String()
+		es[i] = entry{f, f.String(), fmt.Sprintf("%d/%d/%s", f.Table.ID, f.Priority, m)}
+	}
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i].f, es[j].f
 		if a.Table.ID != b.Table.ID {
 			return a.Table.ID < b.Table.ID
 		}
 		if a.Priority != b.Priority {
 			return a.Priority > b.Priority
 		}
-		return a.String() < b.String()
+		return es[i].text < es[j].text
 	})
-	s := &Set{Flows: flows, byCookie: make(map[uint64]*Flow, len(flows))}
-	keys := make(map[string]*Flow, len(flows))
-	for _, f := range flows {
+	s := &Set{Flows: make([]*Flow, len(es)), byCookie: make(map[uint64]*Flow, len(es))}
+	slots := make(map[string]*Flow, len(es))
+	for i, e := range es {
+		f := e.f
+		s.Flows[i] = f
 		if f.Goto != nil && !f.Table.mayGoTo(f.Goto) {
-			return nil, fmt.Errorf("flow %q: table %s may not go to %s", f, f.Table.Name, f.Goto.Name)
+			return nil, fmt.Errorf("flow %q: table %s may not go to %s", e.text, f.Table.Name, f.Goto.Name)
 		}
-		if prev, dup := keys[f.key()]; dup {
-			return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", prev, prev.Owner, f, f.Owner)
+		if prev, dup := slots[e.slot]; dup {
+			return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", prev, prev.Owner, e.text, f.Owner)
 		}
-		keys[f.key()] = f
-		text := f.String()
+		slots[e.slot] = f
+		text := e.text
 		c := makeCookie(f.Category, text)
 		for s.byCookie[c] != nil {
-			c = makeCookie(f.Category, text+"#")
 			text += "#"
+			c = makeCookie(f.Category, text)
 		}
 		f.Cookie = c
 		s.byCookie[c] = f

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"strings"
 
 	of "github.com/contiv/libOpenflow/openflow13"
@@ -84,14 +83,21 @@ type matchItem struct {
 type Match struct{ items []matchItem }
 
 func (m Match) with(it matchItem) Match {
+	// Copy on write (matches are shared as prefixes), inserting in canonical order.
 	items := make([]matchItem, 0, len(m.items)+1)
+	placed := false
 	for _, old := range m.items {
-		if old.f.nxm != it.f.nxm {
-			items = append(items, old)
+		if old.f.nxm == it.f.nxm {
+			continue
 		}
+		if !placed && it.f.order < old.f.order {
+			items, placed = append(items, it), true
+		}
+		items = append(items, old)
 	}
-	items = append(items, it)
-	sort.SliceStable(items, func(i, j int) bool { return items[i].f.order < items[j].f.order })
+	if !placed {
+		items = append(items, it)
+	}
 	return Match{items: items}
 }
 

@@ -1,0 +1,166 @@
+// Command flowscale times compiling and installing the flows of a large
+// topology (flows only, no namespaces) next to `ovs-ofctl --bundle add-flows`
+// of the same flows on the same bridge, measured in the same run.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vpcctl/vpcctl/controller"
+	"github.com/vpcctl/vpcctl/flows"
+	"github.com/vpcctl/vpcctl/flows/ofconn"
+	"github.com/vpcctl/vpcctl/ovsdb"
+)
+
+func main() {
+	nVPC := flag.Int("vpcs", 100, "VPCs")
+	nSub := flag.Int("subnets", 10, "subnets per VPC")
+	nInst := flag.Int("instances", 10, "instances per subnet")
+	db := flag.String("ovsdb", "unix:/var/run/openvswitch/db.sock", "OVSDB endpoint")
+	flag.Parse()
+	if err := run(*db, *nVPC, *nSub, *nInst); err != nil {
+		fmt.Fprintln(os.Stderr, "flowscale:", err)
+		os.Exit(1)
+	}
+}
+
+// synth builds a topology of n VPCs of s subnets of i instances, every VPC
+// with the same 10.0.0.0/16 (the multi-tenant case).
+func synth(n, s, i int) *flows.Topology {
+	t := &flows.Topology{}
+	port := uint32(1)
+	for v := 0; v < n; v++ {
+		vpc := flows.VPC{Name: fmt.Sprintf("vpc%d", v), ID: uint16(v + 1), CIDR: netip.MustParsePrefix("10.0.0.0/16"),
+			RouterMAC: net.HardwareAddr{0x0a, 0, 0, byte(v >> 8), byte(v), 1}}
+		for sn := 0; sn < s; sn++ {
+			sub := flows.Subnet{Name: fmt.Sprintf("s%d", sn), ID: uint16(sn + 1),
+				CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(sn), 0}), 24), Router: netip.AddrFrom4([4]byte{10, 0, byte(sn), 1})}
+			for in := 0; in < i; in++ {
+				sub.Instances = append(sub.Instances, flows.Instance{Name: fmt.Sprintf("i%d-%d-%d", v, sn, in), Port: port,
+					MAC: net.HardwareAddr{0x02, byte(port >> 16), byte(port >> 8), byte(port), 0, 1},
+					IP:  netip.AddrFrom4([4]byte{10, 0, byte(sn), byte(10 + in)})})
+				port++
+			}
+			vpc.Subnets = append(vpc.Subnets, sub)
+		}
+		t.VPCs = append(t.VPCs, vpc)
+	}
+	return t
+}
+
+func run(endpoint string, nVPC, nSub, nInst int) error {
+	ctx := context.Background()
+	c, err := ovsdb.Connect(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	br := "fs" + hex.EncodeToString(b)
+	if err := c.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: "netdev", TableNames: flows.TableNames(),
+		Protocols: []string{"OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"}}); err != nil {
+		return err
+	}
+	defer func() { _ = c.DeleteBridge(ctx, br) }()
+	rundir := "/var/run/openvswitch"
+	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
+		rundir = filepath.Dir(p)
+	}
+	mgmt := filepath.Join(rundir, br+".mgmt")
+
+	topo := synth(nVPC, nSub, nInst)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	t0 := time.Now()
+	set, err := flows.Compile(topo)
+	if err != nil {
+		return err
+	}
+	tCompile := time.Since(t0)
+	runtime.ReadMemStats(&m1)
+
+	conn, err := ofconn.Dial(ctx, "unix:"+mgmt)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	t1 := time.Now()
+	added, _, err := controller.SyncFlows(ctx, conn, set)
+	if err != nil {
+		return err
+	}
+	tInstall := time.Since(t1)
+
+	t2 := time.Now()
+	a2, d2, err := controller.SyncFlows(ctx, conn, set)
+	if err != nil {
+		return err
+	}
+	tNoop := time.Since(t2)
+
+	// One more instance in one VPC: only its flows go out.
+	topo.VPCs[0].Subnets[0].Instances = append(topo.VPCs[0].Subnets[0].Instances, flows.Instance{Name: "extra", Port: 60000,
+		MAC: net.HardwareAddr{0x02, 0xff, 0, 0, 0, 1}, IP: netip.MustParseAddr("10.0.0.200")})
+	t3 := time.Now()
+	set2, err := flows.Compile(topo)
+	if err != nil {
+		return err
+	}
+	a3, d3, err := controller.SyncFlows(ctx, conn, set2)
+	if err != nil {
+		return err
+	}
+	tIncr := time.Since(t3)
+
+	// The baseline: the same flows as text, through ovs-ofctl in one bundle.
+	file := filepath.Join(os.TempDir(), br+".flows")
+	defer os.Remove(file)
+	var sb strings.Builder
+	for _, f := range set.Flows {
+		fmt.Fprintf(&sb, "cookie=%#x, %s\n", f.Cookie, f.String())
+	}
+	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+		return err
+	}
+	if out, err := exec.Command("ovs-ofctl", "-O", "OpenFlow13", "del-flows", mgmt).CombinedOutput(); err != nil {
+		return fmt.Errorf("ovs-ofctl del-flows: %v: %s", err, out)
+	}
+	t4 := time.Now()
+	if out, err := exec.Command("ovs-ofctl", "-O", "OpenFlow13", "--bundle", "add-flows", mgmt, file).CombinedOutput(); err != nil {
+		return fmt.Errorf("ovs-ofctl --bundle add-flows: %v: %s", err, out)
+	}
+	tOfctl := time.Since(t4)
+	// Both paths must have installed the same flows: vpcctl finds nothing to do.
+	a5, d5, err := controller.SyncFlows(ctx, conn, set)
+	if err != nil {
+		return err
+	}
+	if a5 != 0 || d5 != 0 {
+		return fmt.Errorf("ovs-ofctl installed different flows than vpcctl (+%d -%d)", a5, d5)
+	}
+
+	fmt.Printf("flows of %d VPCs x %d subnets x %d instances: %d flows, %s, %d cores\n",
+		nVPC, nSub, nInst, len(set.Flows), time.Now().UTC().Format("2006-01-02"), runtime.NumCPU())
+	fmt.Printf("  compile                              %8.3f s  (%.1f MB allocated)\n", tCompile.Seconds(), float64(m1.TotalAlloc-m0.TotalAlloc)/1e6)
+	fmt.Printf("  install (one bundle, %6d adds)     %8.3f s\n", added, tInstall.Seconds())
+	fmt.Printf("  compile + install                    %8.3f s\n", (tCompile + tInstall).Seconds())
+	fmt.Printf("  ovs-ofctl --bundle add-flows         %8.3f s\n", tOfctl.Seconds())
+	fmt.Printf("  ratio vpcctl (compile+install) / ovs-ofctl: %.2f\n", (tCompile + tInstall).Seconds()/tOfctl.Seconds())
+	fmt.Printf("  re-apply unchanged (+%d -%d)         %8.3f s\n", a2, d2, tNoop.Seconds())
+	fmt.Printf("  add one instance (+%d -%d)            %8.3f s\n", a3, d3, tIncr.Seconds())
+	return nil
+}
