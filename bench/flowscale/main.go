@@ -159,7 +159,7 @@ func run(endpoint string, nVPC, nSub, nInst int) error {
 	fmt.Printf("  install (one bundle, %6d adds)     %8.3f s\n", added, tInstall.Seconds())
 	fmt.Printf("  compile + install                    %8.3f s\n", (tCompile + tInstall).Seconds())
 	fmt.Printf("  ovs-ofctl --bundle add-flows         %8.3f s\n", tOfctl.Seconds())
-	fmt.Printf("  ratio vpcctl (compile+install) / ovs-ofctl: %.2f\n", (tCompile + tInstall).Seconds()/tOfctl.Seconds())
+	fmt.Printf("  ratio vpcctl (compile+install) / ovs-ofctl: %.2f\n", (tCompile+tInstall).Seconds()/tOfctl.Seconds())
 	fmt.Printf("  re-apply unchanged (+%d -%d)         %8.3f s\n", a2, d2, tNoop.Seconds())
 	fmt.Printf("  add one instance (+%d -%d)            %8.3f s\n", a3, d3, tIncr.Seconds())
 	return nil
