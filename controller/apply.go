@@ -37,6 +37,12 @@ func (s *Summary) String() string {
 // and workloads; then it removes what vpcctl made for this bridge that the
 // topology no longer has. Running it twice changes nothing the second time.
 func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error) {
+	return apply(ctx, o, t, false)
+}
+
+// apply is Apply; with daemon set it also makes the daemon's socket the
+// bridge's OpenFlow controller (see controllerTarget in daemon.go).
+func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Summary, error) {
 	o = o.withDefaults()
 	db, err := connect(ctx, o)
 	if err != nil {
@@ -55,13 +61,25 @@ func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error)
 			ids[keyFile] = abs
 		}
 	}
+	ctl, err := controllerTarget(ctx, db, o, t.Bridge, daemon)
+	if err != nil {
+		return nil, err
+	}
 	if err := db.EnsureBridge(ctx, ovsdb.BridgeSpec{
 		Name: t.Bridge, DatapathType: dp, ExternalIDs: ids, TableNames: flows.TableNames(),
+		Controller: ctl,
 		// OpenFlow10 too, so a plain `ovs-ofctl dump-flows` (which speaks 1.0 by
 		// default) works for learners; vpcctl itself speaks 1.3.
 		Protocols: []string{"OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"},
 	}); err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", t.Bridge, err)
+	}
+	if daemon {
+		// OVS clears the flows of a bridge that gets its first controller:
+		// let ovs-vswitchd do so before the installed flows are compared.
+		if err := db.WaitApplied(ctx); err != nil {
+			return nil, err
+		}
 	}
 	existing, err := db.ListPorts(ctx, t.Bridge)
 	if err != nil {

@@ -47,6 +47,7 @@ func newRoot() *cobra.Command {
 		newExecCmd(g),
 		newFlowsCmd(g),
 		newOVSCmd(g),
+		newDaemonCmd(g),
 	)
 	return root
 }

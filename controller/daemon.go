@@ -1,0 +1,334 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/flows/ofconn"
+	"github.com/vpcctl/vpcctl/ovsdb"
+)
+
+// DaemonOptions configure RunDaemon.
+type DaemonOptions struct {
+	File string // the topology file
+	// Reload asks for a re-read and re-apply of the file (SIGHUP); nil = never.
+	Reload <-chan struct{}
+	// Debounce is how long the file must be quiet after a change before it
+	// is read again; 0 = 200 ms.
+	Debounce time.Duration
+	// CheckInterval is how often the daemon checks that its flows are still
+	// installed; 0 = 10 s.
+	CheckInterval time.Duration
+}
+
+const (
+	applyTimeout   = 2 * time.Minute
+	maxRetryDelay  = 30 * time.Second
+	reconnectGrace = time.Second // after losing OVS, before the first repair attempt
+	portCheckDelay = 200 * time.Millisecond
+)
+
+// DaemonSocket is the unix socket where the daemon of a bridge listens for
+// ovs-vswitchd: <OVS run directory>/vpcctl-<bridge>.sock.
+func DaemonSocket(o Options, bridge string) string {
+	o = o.withDefaults()
+	return filepath.Join(o.RunDir, "vpcctl-"+bridge+".sock")
+}
+
+// DaemonTarget is the Bridge.controller target the daemon sets: OVS
+// connects actively ("unix:") to the socket the daemon listens on.
+func DaemonTarget(o Options, bridge string) string {
+	return "unix:" + DaemonSocket(o, bridge)
+}
+
+// daemon is the state of one `vpcctl daemon`. Everything but the watcher
+// goroutines runs in the main loop (run), so it needs no locks.
+type daemon struct {
+	o      Options
+	log    *slog.Logger // the daemon's own lines: bridge and file attached
+	file   string       // absolute path of the topology file
+	bridge string
+
+	topo     *config.Topology // desired state: the last valid file
+	raw      []byte           // its content
+	internal []string         // its OVS internal ports
+
+	applied  bool // the desired state was applied and nothing has disturbed it since
+	flows    int  // vpcctl flows the last successful apply left installed
+	failures int  // consecutive failed applies
+	lost     bool // the controller connection dropped since the last apply
+	invalid  bool // the file on disk was invalid when last read
+
+	conn  *ofconn.Conn // OVS's connection to us; nil when it is not connected
+	retry *time.Timer  // the next repair attempt, nil when none is due
+}
+
+// RunDaemon is `vpcctl daemon`: it applies the file, becomes the bridge's
+// OpenFlow controller, and keeps the host matching the file until ctx ends:
+// it re-applies when the file changes or Reload fires, and when
+// ovs-vswitchd restarted (the controller connection drops and comes back),
+// an internal port fell back into the host namespace, or its flows are not
+// all there (checked every CheckInterval). An invalid new file is logged
+// and changes nothing. Failures (OVS unavailable) are retried with backoff.
+//
+// On return the flows stay installed and so does the controller target:
+// fail_mode=secure keeps the dataplane running without a controller, and
+// OVS flushes a bridge's flows when its only controller is removed. OVS
+// retries the connection (every few seconds) until a daemon listens again.
+//
+// It fails at once when the initial file is invalid (config.Errors), when
+// another daemon serves the bridge, or when the bridge is not vpcctl's.
+func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
+	o = o.withDefaults()
+	if do.Debounce <= 0 {
+		do.Debounce = 200 * time.Millisecond
+	}
+	if do.CheckInterval <= 0 {
+		do.CheckInterval = 10 * time.Second
+	}
+	abs, err := filepath.Abs(do.File)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(abs)
+	if err != nil {
+		return fmt.Errorf("reading topology: %w", err)
+	}
+	topo, warns, err := config.Parse(raw, do.File)
+	if err != nil {
+		return err
+	}
+	o.File = abs
+	d := &daemon{o: o, file: abs, bridge: topo.Bridge, flows: -1}
+	d.setTopology(topo, raw)
+	d.log = o.Log.With("bridge", d.bridge, "file", d.file)
+	// Apply logs its own "applied" line; the daemon writes a richer one.
+	d.o.Log = slog.New(dropMessage{o.Log.Handler(), "applied"})
+	d.logWarnings(warns)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sock := DaemonSocket(o, d.bridge)
+	ln, err := ofconn.Listen("punix:"+sock, ofconn.WithLogger(o.Log))
+	if err != nil {
+		return fmt.Errorf("listen for ovs-vswitchd on %s (does another vpcctl daemon serve bridge %s?): %w", sock, d.bridge, err)
+	}
+	conns := acceptLoop(ctx, ln, d.log)
+	files, err := watchFile(ctx, abs, d.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	links := watchLinks(ctx, d.log)
+	d.log.Info("daemon started", "event", "start", "socket", sock, "target", DaemonTarget(o, d.bridge))
+
+	if err := d.apply(ctx, "start"); err != nil && permanent(err) {
+		ln.Close()
+		return err
+	}
+	d.run(ctx, do, conns, files, links)
+
+	ln.Close()
+	if d.conn != nil {
+		d.conn.Close()
+	}
+	d.stop()
+	return nil
+}
+
+// run is the main loop; it returns when ctx ends.
+func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn.Conn, files <-chan struct{}, links <-chan string) {
+	check := time.NewTicker(do.CheckInterval)
+	defer check.Stop()
+	var debounce, portCheck <-chan time.Time
+	for {
+		var connDone <-chan struct{}
+		if d.conn != nil {
+			connDone = d.conn.Done()
+		}
+		var retry <-chan time.Time
+		if d.retry != nil {
+			retry = d.retry.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-do.Reload:
+			d.log.Info("reload requested", "event", "sighup")
+			d.reload(ctx, "sighup", true)
+		case <-files:
+			debounce = time.After(do.Debounce)
+		case <-debounce:
+			debounce = nil
+			d.reload(ctx, "file_changed", false)
+		case c := <-conns:
+			if d.conn != nil {
+				d.conn.Close()
+			}
+			d.conn = c
+			d.log.Info("ovs-vswitchd connected", "event", "controller_connected", "dpid", fmt.Sprintf("%016x", c.DatapathID()))
+			if d.lost || !d.applied {
+				// ovs-vswitchd came back (restarted: no flows, internal
+				// ports recreated in the host namespace): repair now.
+				d.apply(ctx, "controller_reconnected")
+			}
+		case <-connDone:
+			d.log.Warn("ovs-vswitchd disconnected", "event", "controller_disconnected", "err", d.conn.Err())
+			d.conn = nil
+			d.lost = true
+			d.schedule(reconnectGrace)
+		case name := <-links:
+			if d.isInternalPort(name) && portCheck == nil {
+				portCheck = time.After(portCheckDelay)
+			}
+		case <-portCheck:
+			portCheck = nil
+			if p := d.internalPortsInHost(); len(p) > 0 {
+				d.log.Warn("internal port back in the host namespace", "event", "drift", "ports", p)
+				d.apply(ctx, "internal_port_moved")
+			}
+		case <-retry:
+			d.retry = nil
+			d.apply(ctx, "retry")
+		case <-check.C:
+			if d.retry != nil {
+				continue // a repair is due anyway
+			}
+			if reason := d.check(ctx); reason != "" {
+				d.log.Warn("dataplane differs from the file", "event", "drift", "reason", reason)
+				d.apply(ctx, "drift")
+			}
+		}
+	}
+}
+
+// reload reads the file again and applies it when it is valid. An invalid
+// file is logged and changes nothing: the running network stays as it is.
+// Unless force is set, an unchanged file is not applied again.
+func (d *daemon) reload(ctx context.Context, why string, force bool) {
+	raw, err := os.ReadFile(d.file)
+	if err != nil {
+		d.log.Error("cannot read the topology; keeping the running network", "event", "invalid_file", "err", err)
+		return
+	}
+	if !force && bytes.Equal(raw, d.raw) {
+		if d.invalid {
+			d.log.Info("file is valid again, and the same as the running topology", "event", why)
+		}
+		d.invalid = false
+		return
+	}
+	topo, warns, err := config.Parse(raw, d.file)
+	if err != nil {
+		d.invalid = true
+		d.logInvalid(err)
+		return
+	}
+	d.logWarnings(warns)
+	if topo.Bridge != d.bridge {
+		d.invalid = true
+		d.log.Error("invalid topology; keeping the running network", "event", "invalid_file",
+			"err", fmt.Sprintf("bridge: %q -> %q: a daemon serves one bridge; stop it to change the bridge", d.bridge, topo.Bridge))
+		return
+	}
+	d.log.Info("topology changed", "event", why)
+	d.setTopology(topo, raw)
+	d.invalid = false
+	d.applied = false
+	d.apply(ctx, why)
+}
+
+// apply makes the host match d.topo. A failure schedules another attempt
+// with exponential backoff.
+func (d *daemon) apply(ctx context.Context, why string) error {
+	if d.retry != nil {
+		d.retry.Stop()
+		d.retry = nil
+	}
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, applyTimeout)
+	sum, err := apply(actx, d.o, d.topo, true)
+	cancel()
+	dur := time.Since(start).Round(time.Millisecond)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		d.failures++
+		d.applied = false
+		delay := retryDelay(d.failures)
+		d.log.Error("apply failed", "event", "apply_failed", "reason", why, "err", err,
+			"attempt", d.failures, "retry_in", delay, "duration", dur)
+		d.schedule(delay)
+		return err
+	}
+	if d.failures > 0 {
+		d.log.Info("recovered", "event", "recovered", "failed_attempts", d.failures)
+	}
+	d.failures, d.applied, d.lost, d.flows = 0, true, false, sum.Flows
+	d.log.Info("applied", "event", "applied", "reason", why,
+		"instances", sum.Instances, "flows", sum.Flows,
+		"flows_added", sum.FlowsAdded, "flows_deleted", sum.FlowsDeleted,
+		"ovsdb_writes", sum.OVSDBWrites, "host_changes", sum.HostChanges,
+		"instances_removed", sum.Removed, "duration", dur)
+	return nil
+}
+
+// schedule makes the next repair attempt due after delay (or earlier, if
+// one already is).
+func (d *daemon) schedule(delay time.Duration) {
+	if d.retry != nil {
+		return
+	}
+	d.retry = time.NewTimer(delay)
+}
+
+// retryDelay is 500 ms, doubling per consecutive failure, at most 30 s.
+func retryDelay(failures int) time.Duration {
+	delay := 500 * time.Millisecond
+	for i := 1; i < failures && delay < maxRetryDelay; i++ {
+		delay *= 2
+	}
+	return min(delay, maxRetryDelay)
+}
+
+// permanent says whether an apply error at start cannot go away by
+// waiting (the bridge belongs to someone else, the datapath is impossible).
+func permanent(err error) bool {
+	return errors.Is(err, ovsdb.ErrNotOwned) || errors.Is(err, ovsdb.ErrInvalid) ||
+		errors.Is(err, ovsdb.ErrConflict)
+}
+
+// stop logs the end. The controller target stays set and the flows stay
+// installed: with fail_mode=secure the bridge keeps forwarding by them
+// while no controller is connected. Removing the target instead would cost
+// the network: OVS 3.1 flushes every flow of a bridge when its last
+// controller is removed (and when its first one is set), measured.
+func (d *daemon) stop() {
+	d.log.Info("daemon stopped; the network keeps running on the installed flows", "event", "stop")
+}
+
+func (d *daemon) logInvalid(err error) {
+	var cerrs config.Errors
+	if !errors.As(err, &cerrs) {
+		d.log.Error("invalid topology; keeping the running network", "event", "invalid_file", "err", err)
+		return
+	}
+	d.log.Error("invalid topology; keeping the running network", "event", "invalid_file", "errors", len(cerrs))
+	for _, e := range cerrs {
+		d.log.Error("invalid topology", "event", "invalid_file", "err", e.Error())
+	}
+}
+
+func (d *daemon) logWarnings(warns []config.Warning) {
+	for _, w := range warns {
+		d.log.Warn("topology warning", "event", "warning", "err", w.String())
+	}
+}
