@@ -101,6 +101,11 @@ func MoveARPSpaToTpa() Action { return move(fArpSpa, fArpTpa, 32) }
 // SetIPSrc rewrites the IPv4 source.
 func SetIPSrc(ip netip.Addr) Action { return setField(fIPSrc, ip.String(), ip.AsSlice()) }
 
+// SetIPTTL rewrites the IPv4 TTL (a router's own replies start afresh).
+func SetIPTTL(ttl uint8) Action {
+	return setField(field{"NXM_NX_IP_TTL", "nw_ttl", 23}, fmt.Sprint(ttl), []byte{ttl})
+}
+
 // SetICMPType rewrites the ICMP type.
 func SetICMPType(t uint8) Action { return setField(fICMPType, fmt.Sprint(t), []byte{t}) }
 

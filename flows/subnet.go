@@ -15,8 +15,8 @@ func subnetFlows(v *VPC, s *Subnet) []*Flow {
 }
 
 // icmpEchoReply makes the router address answer ping: the request is turned
-// into the reply in place (addresses swapped, type 8 -> 0; OVS fixes the
-// checksums) and sent back out its port.
+// into the reply in place (addresses swapped, a fresh TTL, type 8 -> 0; OVS
+// fixes the checksums) and sent back out its port.
 func icmpEchoReply(v *VPC, ip netip.Addr, mac net.HardwareAddr, owner string) *Flow {
 	return &Flow{
 		Table:    TL3Forwarding,
@@ -28,6 +28,7 @@ func icmpEchoReply(v *VPC, ip netip.Addr, mac net.HardwareAddr, owner string) *F
 			SetEthSrc(mac),
 			MoveIPSrcToDst(),
 			SetIPSrc(ip),
+			SetIPTTL(64),
 			SetICMPType(ICMPEchoReply),
 			OutputInPort(),
 		},
