@@ -36,30 +36,6 @@ func main() {
 	}
 }
 
-// synth builds a topology of n VPCs of s subnets of i instances, every VPC
-// with the same 10.0.0.0/16 (the multi-tenant case).
-func synth(n, s, i int) *flows.Topology {
-	t := &flows.Topology{}
-	port := uint32(1)
-	for v := 0; v < n; v++ {
-		vpc := flows.VPC{Name: fmt.Sprintf("vpc%d", v), ID: uint16(v + 1), CIDR: netip.MustParsePrefix("10.0.0.0/16"),
-			RouterMAC: net.HardwareAddr{0x0a, 0, 0, byte(v >> 8), byte(v), 1}}
-		for sn := 0; sn < s; sn++ {
-			sub := flows.Subnet{Name: fmt.Sprintf("s%d", sn), ID: uint16(sn + 1),
-				CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(sn), 0}), 24), Router: netip.AddrFrom4([4]byte{10, 0, byte(sn), 1})}
-			for in := 0; in < i; in++ {
-				sub.Instances = append(sub.Instances, flows.Instance{Name: fmt.Sprintf("i%d-%d-%d", v, sn, in), Port: port,
-					MAC: net.HardwareAddr{0x02, byte(port >> 16), byte(port >> 8), byte(port), 0, 1},
-					IP:  netip.AddrFrom4([4]byte{10, 0, byte(sn), byte(10 + in)})})
-				port++
-			}
-			vpc.Subnets = append(vpc.Subnets, sub)
-		}
-		t.VPCs = append(t.VPCs, vpc)
-	}
-	return t
-}
-
 func run(endpoint string, nVPC, nSub, nInst int) error {
 	ctx := context.Background()
 	c, err := ovsdb.Connect(ctx, endpoint)
@@ -81,7 +57,7 @@ func run(endpoint string, nVPC, nSub, nInst int) error {
 	}
 	mgmt := filepath.Join(rundir, br+".mgmt")
 
-	topo := synth(nVPC, nSub, nInst)
+	topo := flows.Synthetic(nVPC, nSub, nInst)
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
