@@ -102,15 +102,20 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 	ft := &flows.Topology{}
 	for _, v := range t.VPCs {
 		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name)}
+		for _, g := range v.SecurityGroups {
+			fv.SecurityGroups = append(fv.SecurityGroups, flows.SecurityGroup{
+				Name: g.Name, Ingress: sgRules(g.Ingress, true), Egress: sgRules(g.Egress, false),
+			})
+		}
 		for si, s := range v.Subnets {
-			fs := flows.Subnet{Name: s.Name, ID: uint16(si + 1), CIDR: s.Prefix, Router: s.RouterIP()}
+			fs := flows.Subnet{Name: s.Name, ID: uint16(si + 1), CIDR: s.Prefix, Router: s.RouterIP(), ACL: acl(s.ACL)}
 			for _, in := range v.Instances {
 				if in.Subnet != s.Name {
 					continue
 				}
 				a := byName[v.Name+"/"+in.Name]
 				fs.Instances = append(fs.Instances, flows.Instance{
-					Name: in.Name, Port: uint32(ofports[a.Port]), MAC: a.MAC, IP: in.Addr,
+					Name: in.Name, Port: uint32(ofports[a.Port]), MAC: a.MAC, IP: in.Addr, Groups: in.SecurityGroups,
 				})
 			}
 			sort.Slice(fs.Instances, func(i, j int) bool { return fs.Instances[i].Name < fs.Instances[j].Name })
@@ -119,4 +124,34 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 		ft.VPCs = append(ft.VPCs, fv)
 	}
 	return ft
+}
+
+// sgRules converts a group's rules for the compiler; a peer group of the
+// same VPC is named by its group name.
+func sgRules(rules []*config.SGRule, ingress bool) []flows.SGRule {
+	out := make([]flows.SGRule, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, flows.SGRule{
+			Owner: r.Pos.Path(), Proto: r.Protocol, PortLo: r.PortRange.Lo, PortHi: r.PortRange.Hi,
+			Peer: r.Peer, PeerGroup: r.PeerGroup,
+		})
+	}
+	return out
+}
+
+// acl converts a subnet's network ACL, rules sorted by number.
+func acl(a *config.NetworkACL) *flows.ACL {
+	if a == nil {
+		return nil
+	}
+	conv := func(rules []*config.ACLRule) []flows.ACLRule {
+		out := make([]flows.ACLRule, 0, len(rules))
+		for _, r := range rules {
+			out = append(out, flows.ACLRule{Owner: r.Pos.Path(), Number: r.Rule, Proto: r.Protocol,
+				PortLo: r.PortRange.Lo, PortHi: r.PortRange.Hi, Peer: r.Peer, Allow: r.Allow})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+		return out
+	}
+	return &flows.ACL{Name: a.Name, Ingress: conv(a.Ingress), Egress: conv(a.Egress)}
 }

@@ -4,6 +4,7 @@ package flows
 // no I/O: the same input always gives the same flows and cookies.
 func Compile(t *Topology) (*Set, error) {
 	var fs []*Flow
+	ids := conjIDs{}
 	fs = append(fs, pipelineFlows()...)
 	for vi := range t.VPCs {
 		v := &t.VPCs[vi]
@@ -13,7 +14,9 @@ func Compile(t *Topology) (*Set, error) {
 			for ii := range s.Instances {
 				fs = append(fs, instanceFlows(v, s, &s.Instances[ii])...)
 			}
+			fs = append(fs, naclFlows(v, s)...)
 		}
+		fs = append(fs, securityGroupFlows(v, ids)...)
 	}
 	return NewSet(fs)
 }
@@ -37,6 +40,7 @@ func pipelineFlows() []*Flow {
 		&Flow{Table: TL3Forwarding, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL2Lookup, Category: CatPipeline},
 		&Flow{Table: TOutput, Priority: PrioLow, Actions: []Action{OutputReg(RegDstPort)}, Category: CatPipeline},
 	)
+	fs = append(fs, own(CatPipeline, "", conntrackFlows())...)
 	return fs
 }
 

@@ -27,17 +27,21 @@ const (
 type Category uint8
 
 const (
-	CatPipeline Category = iota + 1 // table-miss and other fixed flows
-	CatInstance                     // an instance's port: classifier, port security, ARP, delivery
-	CatSubnet                       // a subnet and its router address
-	CatVPC                          // VPC-wide flows
+	CatPipeline      Category = iota + 1 // table-miss and other fixed flows
+	CatInstance                          // an instance's port: classifier, port security, ARP, delivery
+	CatSubnet                            // a subnet and its router address
+	CatVPC                               // VPC-wide flows
+	CatSecurityGroup                     // a security group rule
+	CatNACL                              // a network ACL rule
 )
 
 var categoryNames = map[Category]string{
-	CatPipeline: "pipeline",
-	CatInstance: "instance",
-	CatSubnet:   "subnet",
-	CatVPC:      "vpc",
+	CatPipeline:      "pipeline",
+	CatInstance:      "instance",
+	CatSubnet:        "subnet",
+	CatVPC:           "vpc",
+	CatSecurityGroup: "security-group",
+	CatNACL:          "network-acl",
 }
 
 func (c Category) String() string {

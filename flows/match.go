@@ -172,11 +172,22 @@ func prefixItem(f field, p netip.Prefix) matchItem {
 	return matchItem{f: f, value: p.Masked().Addr().AsSlice(), mask: []byte(mask), text: f.name + "=" + p.Masked().String()}
 }
 
-// IPSrc matches the IPv4 source against a prefix (a /32 is an exact match).
-func (m Match) IPSrc(p netip.Prefix) Match { return m.with(prefixItem(fIPSrc, p)) }
+// IPSrc matches the IPv4 source against a prefix (a /32 is an exact match;
+// 0.0.0.0/0 adds nothing).
+func (m Match) IPSrc(p netip.Prefix) Match {
+	if anyAddr(p) {
+		return m
+	}
+	return m.with(prefixItem(fIPSrc, p))
+}
 
 // IPDst matches the IPv4 destination against a prefix.
-func (m Match) IPDst(p netip.Prefix) Match { return m.with(prefixItem(fIPDst, p)) }
+func (m Match) IPDst(p netip.Prefix) Match {
+	if anyAddr(p) {
+		return m
+	}
+	return m.with(prefixItem(fIPDst, p))
+}
 
 // IPProto matches the IP protocol (needs EthType(EthIPv4)).
 func (m Match) IPProto(p uint8) Match {

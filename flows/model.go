@@ -19,6 +19,44 @@ type VPC struct {
 	CIDR      netip.Prefix
 	RouterMAC net.HardwareAddr // the MAC of every subnet's .1
 	Subnets   []Subnet
+	// SecurityGroups are the VPC's groups; members are the instances naming them.
+	SecurityGroups []SecurityGroup
+}
+
+// SecurityGroup is a stateful, allow-only rule set.
+type SecurityGroup struct {
+	Name    string
+	Ingress []SGRule
+	Egress  []SGRule
+}
+
+// SGRule allows traffic of a protocol and port range from (ingress) or to
+// (egress) a CIDR or the members of a group.
+type SGRule struct {
+	Owner     string // config path of the rule, for cookies and trace
+	Proto     string // all | tcp | udp | icmp
+	PortLo    uint16 // 0,0 = any port
+	PortHi    uint16
+	Peer      netip.Prefix // valid when the peer is a CIDR
+	PeerGroup string       // a group of the same VPC otherwise
+}
+
+// ACL is a network ACL: numbered stateless rules, first match wins.
+type ACL struct {
+	Name    string
+	Ingress []ACLRule // sorted by number
+	Egress  []ACLRule
+}
+
+// ACLRule is one numbered NACL rule.
+type ACLRule struct {
+	Owner  string
+	Number int
+	Proto  string
+	PortLo uint16
+	PortHi uint16
+	Peer   netip.Prefix
+	Allow  bool
 }
 
 // Subnet is one subnet of a VPC.
@@ -28,6 +66,7 @@ type Subnet struct {
 	CIDR      netip.Prefix
 	Router    netip.Addr // the .1
 	Instances []Instance
+	ACL       *ACL // nil: the subnet allows everything
 }
 
 // Instance is one attached namespace.
@@ -36,6 +75,8 @@ type Instance struct {
 	Port uint32 // OpenFlow port number of its attachment
 	MAC  net.HardwareAddr
 	IP   netip.Addr
+	// Groups are the security groups the instance is in.
+	Groups []string
 }
 
 func vpcOwner(v *VPC) string                   { return "vpcs[" + v.Name + "]" }

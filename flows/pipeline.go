@@ -18,12 +18,22 @@ var (
 	TPortSecurity = &Table{Name: "PortSecurity", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"ARPResponder"}}
 	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"L3Forwarding"}}
 	TL3Forwarding = &Table{Name: "L3Forwarding", Doc: "the VPC router: answers ping to each subnet's .1, routes between subnets (MAC rewrite, TTL-1)", Next: []string{"L2Lookup"}}
-	TL2Lookup     = &Table{Name: "L2Lookup", Doc: "destination MAC in this VPC -> destination port register", Next: []string{"Output"}}
+	TL2Lookup     = &Table{Name: "L2Lookup", Doc: "destination MAC in this VPC -> destination port and subnet registers", Next: []string{"ConntrackLookup"}}
+	TCtLookup     = &Table{Name: "ConntrackLookup", Doc: "conntrack in the VPC's zone (reg0), then on to ConntrackState", Next: []string{"ConntrackState"}}
+	TCtState      = &Table{Name: "ConntrackState", Doc: "invalid packets (ct_state=+inv) drop", Next: []string{"EgressNACL"}}
+	TEgressNACL   = &Table{Name: "EgressNACL", Doc: "network ACL of the source subnet, when the packet leaves it (stateless)", Next: []string{"EgressSecurityGroup"}}
+	TEgressSG     = &Table{Name: "EgressSecurityGroup", Doc: "security groups of the source instance (replies pass: stateful)", Next: []string{"IngressNACL"}}
+	TIngressNACL  = &Table{Name: "IngressNACL", Doc: "network ACL of the destination subnet, when the packet enters it (stateless)", Next: []string{"IngressSecurityGroup"}}
+	TIngressSG    = &Table{Name: "IngressSecurityGroup", Doc: "security groups of the destination instance (replies pass: stateful)", Next: []string{"ConntrackCommit"}}
+	TCtCommit     = &Table{Name: "ConntrackCommit", Doc: "new connections allowed by both sides are committed, once", Next: []string{"Output"}}
 	TOutput       = &Table{Name: "Output", Doc: "send to the port chosen by the lookup stages"}
 )
 
 // Pipeline is every table in order; IDs are assigned from it in init.
-var Pipeline = []*Table{TClassifier, TPortSecurity, TARPResponder, TL3Forwarding, TL2Lookup, TOutput}
+var Pipeline = []*Table{
+	TClassifier, TPortSecurity, TARPResponder, TL3Forwarding, TL2Lookup,
+	TCtLookup, TCtState, TEgressNACL, TEgressSG, TIngressNACL, TIngressSG, TCtCommit, TOutput,
+}
 
 func init() {
 	for i, t := range Pipeline {

@@ -1,0 +1,77 @@
+package flows
+
+import (
+	"strings"
+
+	of "github.com/contiv/libOpenflow/openflow13"
+)
+
+// Conntrack state bits (NXM_NX_CT_STATE).
+const (
+	CtNew uint32 = 1 << 0
+	CtEst uint32 = 1 << 1
+	CtRel uint32 = 1 << 2
+	CtRpl uint32 = 1 << 3
+	CtInv uint32 = 1 << 4
+	CtTrk uint32 = 1 << 5
+)
+
+var ctNames = []struct {
+	bit  uint32
+	name string
+}{{CtNew, "new"}, {CtEst, "est"}, {CtRel, "rel"}, {CtRpl, "rpl"}, {CtInv, "inv"}, {CtTrk, "trk"}}
+
+// CtState matches conntrack state flags: set are required on, clear required off.
+func (m Match) CtState(set, clear uint32) Match {
+	var b strings.Builder
+	for _, n := range ctNames {
+		switch {
+		case set&n.bit != 0:
+			b.WriteString("+" + n.name)
+		case clear&n.bit != 0:
+			b.WriteString("-" + n.name)
+		}
+	}
+	return m.with(matchItem{f: fCtState, value: u32(set), mask: u32(set | clear), text: "ct_state=" + b.String()})
+}
+
+// ConjID matches the id of a conjunctive match that was satisfied.
+func (m Match) ConjID(id uint32) Match {
+	return m.with(matchItem{f: fConjID, value: u32(id), text: "conj_id=" + itoa(uint64(id))})
+}
+
+// CT sends the packet through conntrack in the zone held by a register field;
+// with commit it records the connection, with table it recirculates there.
+func CT(commit bool, zone RegField, table *Table) Action {
+	parts := []string{}
+	if commit {
+		parts = append(parts, "commit")
+	}
+	if table != nil {
+		parts = append(parts, "table="+table.Name)
+	}
+	parts = append(parts, "zone="+zone.String())
+	return Action{"ct(" + strings.Join(parts, ",") + ")", func() (of.Action, error) {
+		mf, err := of.FindFieldHeaderByName(zone.nxm(), false)
+		if err != nil {
+			return nil, err
+		}
+		ct := of.NewNXActionConnTrack().ZoneRange(mf, of.NewNXRange(zone.Lo, zone.Hi))
+		if commit {
+			ct = ct.Commit()
+		}
+		if table != nil {
+			ct = ct.Table(table.ID)
+		}
+		return ct, nil
+	}}
+}
+
+// Conjunction marks clause k (1-based) of n of conjunctive match id.
+// libOpenflow passes the clause through as is, but OVS expects it 0-based on
+// the wire (ofp-actions.c decode_NXAST_RAW_CONJUNCTION), hence k-1.
+func Conjunction(id uint32, k, n uint8) Action {
+	return Action{"conjunction(" + itoa(uint64(id)) + "," + itoa(uint64(k)) + "/" + itoa(uint64(n)) + ")", func() (of.Action, error) {
+		return of.NewNXActionConjunction(k-1, n, id), nil
+	}}
+}

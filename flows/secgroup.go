@@ -1,0 +1,145 @@
+package flows
+
+import (
+	"hash/fnv"
+	"net/netip"
+	"strings"
+)
+
+// Security group priorities: an allow that needs one field only is a plain
+// flow (sgDirect); rules of several fields are conjunctive matches whose
+// clause flows and conj_id flow sit at sgConj. Nothing else is allowed: the
+// table-miss drops.
+const (
+	sgDirect uint16 = PrioHigh
+	sgConj   uint16 = PrioNormal
+)
+
+// conjIDs hands out conjunction ids, unique over the whole flow set and
+// stable: derived from the rule's path, probing past collisions.
+type conjIDs map[uint32]string
+
+func (c conjIDs) id(key string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	id := h.Sum32()
+	for {
+		if id == 0 {
+			id = 1
+		}
+		if prev, used := c[id]; !used || prev == key {
+			c[id] = key
+			return id
+		}
+		id++
+	}
+}
+
+// flowMerger keeps one flow per slot, so that several rules needing the same
+// match share it: their conjunction actions (or owners) are merged.
+type flowMerger struct {
+	byKey map[string]*Flow
+	order []*Flow
+}
+
+func (fm *flowMerger) add(t *Table, prio uint16, m Match, a *Action, goto_ *Table, owner string) {
+	key := t.Name + "/" + itoa(uint64(prio)) + "/" + m.String()
+	if f, ok := fm.byKey[key]; ok {
+		if a != nil {
+			f.Actions = append(f.Actions, *a)
+		}
+		if !strings.Contains(f.Owner, owner) {
+			f.Owner += ", " + owner
+		}
+		return
+	}
+	f := &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup, Owner: owner}
+	if a != nil {
+		f.Actions = []Action{*a}
+	}
+	if fm.byKey == nil {
+		fm.byKey = map[string]*Flow{}
+	}
+	fm.byKey[key] = f
+	fm.order = append(fm.order, f)
+}
+
+// securityGroupFlows compile a VPC's groups. A rule costs members + peers +
+// port blocks flows (one conjunctive match), never their product.
+func securityGroupFlows(v *VPC, ids conjIDs) []*Flow {
+	members := map[string][]*Instance{}
+	for si := range v.Subnets {
+		for ii := range v.Subnets[si].Instances {
+			in := &v.Subnets[si].Instances[ii]
+			for _, g := range in.Groups {
+				members[g] = append(members[g], in)
+			}
+		}
+	}
+	var fm flowMerger
+	for _, g := range v.SecurityGroups {
+		for _, r := range g.Ingress {
+			sgRule(&fm, ids, v, TIngressSG, TCtCommit, RegDstPort, true, members[g.Name], members, r)
+		}
+		for _, r := range g.Egress {
+			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], members, r)
+		}
+	}
+	return fm.order
+}
+
+// sgRule adds one rule: clause 1 is "the packet is to/from a member's port",
+// clause 2 "the peer address is in the CIDR or a peer group member's", clause 3
+// "protocol and port". Clauses that match everything are left out; with one
+// clause left the rule is plain flows.
+func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegField, ingress bool, mine []*Instance, members map[string][]*Instance, r SGRule) {
+	if len(mine) == 0 {
+		return
+	}
+	// Peer and protocol clauses carry the VPC: two VPCs may use the same
+	// addresses, and their rules must never share a flow.
+	ip := Match{}.Reg(RegVPC, uint32(v.ID)).EthType(EthIPv4)
+	peerMatch := func(p netip.Prefix) Match {
+		if ingress {
+			return ip.IPSrc(p)
+		}
+		return ip.IPDst(p)
+	}
+	var clauses [][]Match
+	var own []Match
+	for _, in := range mine {
+		own = append(own, Match{}.EthType(EthIPv4).Reg(portReg, in.Port))
+	}
+	clauses = append(clauses, own)
+	switch {
+	case r.PeerGroup != "":
+		var peers []Match
+		for _, in := range members[r.PeerGroup] {
+			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)))
+		}
+		if len(peers) == 0 {
+			return // an empty group matches nobody
+		}
+		clauses = append(clauses, peers)
+	case !anyAddr(r.Peer):
+		clauses = append(clauses, []Match{peerMatch(r.Peer)})
+	}
+	if r.Proto != "all" && r.Proto != "" {
+		clauses = append(clauses, protoMatches(ip, r.Proto, r.PortLo, r.PortHi))
+	}
+	if len(clauses) == 1 {
+		for _, m := range clauses[0] {
+			fm.add(t, sgDirect, m, nil, next, r.Owner)
+		}
+		return
+	}
+	id := ids.id(t.Name + "/" + r.Owner)
+	n := uint8(len(clauses))
+	for k, cl := range clauses {
+		for _, m := range cl {
+			a := Conjunction(id, uint8(k+1), n)
+			fm.add(t, sgConj, m, &a, nil, r.Owner)
+		}
+	}
+	fm.add(t, sgConj, Match{}.ConjID(id), nil, next, r.Owner)
+}
