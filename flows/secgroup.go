@@ -36,32 +36,45 @@ func (c conjIDs) id(key string) uint32 {
 }
 
 // flowMerger keeps one flow per slot, so that several rules needing the same
-// match share it: their conjunction actions (or owners) are merged.
+// match share it: their conjunction actions and owners are merged.
 type flowMerger struct {
-	byKey map[string]*Flow
-	order []*Flow
+	byKey map[string]*merged
+	order []*merged
+}
+
+type merged struct {
+	f      *Flow
+	owners []string
+	seen   map[string]bool
 }
 
 func (fm *flowMerger) add(t *Table, prio uint16, m Match, a *Action, goto_ *Table, owner string) {
 	key := t.Name + "/" + itoa(uint64(prio)) + "/" + m.String()
-	if f, ok := fm.byKey[key]; ok {
-		if a != nil {
-			f.Actions = append(f.Actions, *a)
+	e, ok := fm.byKey[key]
+	if !ok {
+		e = &merged{f: &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup}, seen: map[string]bool{}}
+		if fm.byKey == nil {
+			fm.byKey = map[string]*merged{}
 		}
-		if !strings.Contains(f.Owner, owner) {
-			f.Owner += ", " + owner
-		}
-		return
+		fm.byKey[key] = e
+		fm.order = append(fm.order, e)
 	}
-	f := &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup, Owner: owner}
 	if a != nil {
-		f.Actions = []Action{*a}
+		e.f.Actions = append(e.f.Actions, *a)
 	}
-	if fm.byKey == nil {
-		fm.byKey = map[string]*Flow{}
+	if !e.seen[owner] {
+		e.seen[owner] = true
+		e.owners = append(e.owners, owner)
 	}
-	fm.byKey[key] = f
-	fm.order = append(fm.order, f)
+}
+
+func (fm *flowMerger) flows() []*Flow {
+	out := make([]*Flow, len(fm.order))
+	for i, e := range fm.order {
+		e.f.Owner = strings.Join(e.owners, ", ")
+		out[i] = e.f
+	}
+	return out
 }
 
 // securityGroupFlows compile a VPC's groups. A rule costs members + peers +
@@ -85,7 +98,7 @@ func securityGroupFlows(v *VPC, ids conjIDs) []*Flow {
 			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], members, r)
 		}
 	}
-	return fm.order
+	return fm.flows()
 }
 
 // sgRule adds one rule: clause 1 is "the packet is to/from a member's port",

@@ -30,3 +30,39 @@ func Synthetic(n, s, i int) *Topology {
 	}
 	return t
 }
+
+// SyntheticSG builds one VPC of n instances over /24 subnets of 100, spread
+// over g security groups, with r rules in all (r/g per group, ingress): a
+// third from CIDRs with port ranges, a third from other groups, a third
+// udp/icmp from groups; every instance is also in the first group.
+func SyntheticSG(n, g, r int) *Topology {
+	t := Synthetic(1, (n+99)/100, 100)
+	v := &t.VPCs[0]
+	k := 0
+	for si := range v.Subnets {
+		for ii := range v.Subnets[si].Instances {
+			in := &v.Subnets[si].Instances[ii]
+			in.Groups = []string{"g0", fmt.Sprintf("g%d", k%g)}
+			k++
+		}
+	}
+	for gi := 0; gi < g; gi++ {
+		sg := SecurityGroup{Name: fmt.Sprintf("g%d", gi)}
+		for ri := 0; ri < r/g; ri++ {
+			rule := SGRule{Owner: fmt.Sprintf("vpcs[vpc0].security_groups[g%d].ingress[%d]", gi, ri)}
+			switch ri % 3 {
+			case 0:
+				rule.Proto, rule.PortLo, rule.PortHi = "tcp", uint16(1000+ri*10), uint16(1000+ri*10+99)
+				rule.Peer = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(ri), 0, 0}), 16)
+			case 1:
+				rule.Proto, rule.PortLo, rule.PortHi = "tcp", uint16(2000+ri), uint16(2000+ri)
+				rule.PeerGroup = fmt.Sprintf("g%d", (gi+ri)%g)
+			default:
+				rule.Proto, rule.PeerGroup = []string{"udp", "icmp"}[ri%2], fmt.Sprintf("g%d", (gi+1)%g)
+			}
+			sg.Ingress = append(sg.Ingress, rule)
+		}
+		v.SecurityGroups = append(v.SecurityGroups, sg)
+	}
+	return t
+}

@@ -12,8 +12,9 @@ br="bb$id"                  # vpcctl bridge
 tmp=$(mktemp -d)
 cleanup() {
   "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>&1 || true
-  for ns in "${p}a" "${p}b" "${p}c" "${p}d"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "${p}a" "${p}b" "${p}c" "${p}d" "${p}e" "${p}f"; do ip netns del "$ns" 2>/dev/null || true; done
   ip link del "${p}br" 2>/dev/null || true
+  ovs-vsctl --if-exists del-br "${p}ob" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -49,7 +50,20 @@ ip -n "${p}c" addr add 10.79.0.1/24 dev eth0; ip -n "${p}c" link set eth0 up
 ip -n "${p}d" addr add 10.79.0.2/24 dev eth0; ip -n "${p}d" link set eth0 up
 lbr=$(measure "${p}c" 10.79.0.1 "${p}d")
 
-# 3. vpcctl: two instances on one subnet, through the OpenFlow pipeline.
+# 3. A plain OVS bridge on the same OVS (NORMAL action: no pipeline, no conntrack).
+ovs-vsctl add-br "${p}ob" -- set bridge "${p}ob" datapath_type=netdev
+for n in e f; do
+  ip netns add "${p}${n}"
+  ip link add "${p}${n}h" type veth peer name eth0 netns "${p}${n}"
+  ip link set "${p}${n}h" up
+  ovs-vsctl add-port "${p}ob" "${p}${n}h"
+done
+ip -n "${p}e" addr add 10.80.0.1/24 dev eth0; ip -n "${p}e" link set eth0 up
+ip -n "${p}f" addr add 10.80.0.2/24 dev eth0; ip -n "${p}f" link set eth0 up
+normal=$(measure "${p}e" 10.80.0.1 "${p}f")
+
+# 4. vpcctl: same subnet and routed, through the whole pipeline with security
+# groups (conntrack) and, across subnets, a network ACL.
 sed "s/BRIDGE/$br/" bench/two-instances.yaml > "$tmp/topo.yaml"
 "$BIN" apply -f "$tmp/topo.yaml" >/dev/null
 vpc=$(measure "vpcctl.$br.srv" 10.77.1.10 "vpcctl.$br.cli")
@@ -58,10 +72,12 @@ routed=$(measure "vpcctl.$br.srv" 10.77.1.10 "vpcctl.$br.far")
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "TCP throughput, iperf3 ${SECS}s, $(date -u +%F), $(nproc) cores, kernel $(uname -r)"
 printf '%-34s %8s Gbit/s\n' "direct veth pair" "$veth" "Linux bridge" "$lbr" \
-  "vpcctl, same subnet" "$vpc" "vpcctl, across subnets (routed)" "$routed"
+  "OVS bridge, NORMAL action" "$normal" \
+  "vpcctl, same subnet, SGs" "$vpc" "vpcctl, routed, SGs + NACL" "$routed"
 echo "ratio vpcctl same subnet / veth pair:    $(ratio "$vpc" "$veth")"
 echo "ratio vpcctl same subnet / Linux bridge: $(ratio "$vpc" "$lbr")"
 echo "ratio vpcctl routed / Linux bridge:      $(ratio "$routed" "$lbr")   (target >= 0.5)"
+echo "ratio vpcctl routed+SGs / OVS NORMAL:    $(ratio "$routed" "$normal")   (SGs on vs off, target >= 0.8)"
 echo
 # Control plane: 100 VPCs x 10 subnets x 10 instances' flows, next to ovs-ofctl.
 go run ./bench/flowscale

@@ -29,8 +29,15 @@ func main() {
 	nSub := flag.Int("subnets", 10, "subnets per VPC")
 	nInst := flag.Int("instances", 10, "instances per subnet")
 	db := flag.String("ovsdb", "unix:/var/run/openvswitch/db.sock", "OVSDB endpoint")
+	sgInst := flag.Int("sg-instances", 1000, "instances of the security-group run")
+	sgGroups := flag.Int("sg-groups", 50, "security groups of the security-group run")
+	sgRules := flag.Int("sg-rules", 5000, "rules of the security-group run")
 	flag.Parse()
 	if err := run(*db, *nVPC, *nSub, *nInst); err != nil {
+		fmt.Fprintln(os.Stderr, "flowscale:", err)
+		os.Exit(1)
+	}
+	if err := runSG(*db, *sgInst, *sgGroups, *sgRules); err != nil {
 		fmt.Fprintln(os.Stderr, "flowscale:", err)
 		os.Exit(1)
 	}
@@ -138,5 +145,54 @@ func run(endpoint string, nVPC, nSub, nInst int) error {
 	fmt.Printf("  ratio vpcctl (compile+install) / ovs-ofctl: %.2f\n", (tCompile+tInstall).Seconds()/tOfctl.Seconds())
 	fmt.Printf("  re-apply unchanged (+%d -%d)         %8.3f s\n", a2, d2, tNoop.Seconds())
 	fmt.Printf("  add one instance (+%d -%d)            %8.3f s\n", a3, d3, tIncr.Seconds())
+	return nil
+}
+
+// runSG times the security-group case: many instances, groups and rules.
+func runSG(endpoint string, n, g, r int) error {
+	ctx := context.Background()
+	c, err := ovsdb.Connect(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	br := "fg" + hex.EncodeToString(b)
+	if err := c.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: "netdev", TableNames: flows.TableNames()}); err != nil {
+		return err
+	}
+	defer func() { _ = c.DeleteBridge(ctx, br) }()
+	rundir := "/var/run/openvswitch"
+	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
+		rundir = filepath.Dir(p)
+	}
+	topo := flows.SyntheticSG(n, g, r)
+	t0 := time.Now()
+	set, err := flows.Compile(topo)
+	if err != nil {
+		return err
+	}
+	tCompile := time.Since(t0)
+	conn, err := ofconn.Dial(ctx, "unix:"+filepath.Join(rundir, br+".mgmt"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	t1 := time.Now()
+	added, _, err := controller.SyncFlows(ctx, conn, set)
+	if err != nil {
+		return err
+	}
+	tInstall := time.Since(t1)
+	sg := 0
+	for _, f := range set.Flows {
+		if f.Category == flows.CatSecurityGroup {
+			sg++
+		}
+	}
+	fmt.Printf("security groups: %d instances in %d groups with %d rules\n", n, g, r)
+	fmt.Printf("  flows: %d in all, %d for security groups (%.1f per rule)\n", len(set.Flows), sg, float64(sg)/float64(r))
+	fmt.Printf("  compile %.3f s, install %.3f s (%d adds in one bundle)\n", tCompile.Seconds(), tInstall.Seconds(), added)
 	return nil
 }
