@@ -133,7 +133,7 @@ func sgRules(rules []*config.SGRule, ingress bool) []flows.SGRule {
 	for _, r := range rules {
 		out = append(out, flows.SGRule{
 			Owner: r.Pos.Path(), Proto: r.Protocol, PortLo: r.PortRange.Lo, PortHi: r.PortRange.Hi,
-			Peer: r.Peer, PeerGroup: r.PeerGroup,
+			Peer: r.Peer, PeerGroup: r.PeerGroup, PeerVPC: r.PeerVPC,
 		})
 	}
 	return out

@@ -5,6 +5,7 @@ package flows
 func Compile(t *Topology) (*Set, error) {
 	var fs []*Flow
 	ids := conjIDs{}
+	members := indexMembers(t)
 	fs = append(fs, pipelineFlows()...)
 	for vi := range t.VPCs {
 		v := &t.VPCs[vi]
@@ -16,7 +17,7 @@ func Compile(t *Topology) (*Set, error) {
 			}
 			fs = append(fs, naclFlows(v, s)...)
 		}
-		fs = append(fs, securityGroupFlows(v, ids)...)
+		fs = append(fs, securityGroupFlows(v, members, ids)...)
 	}
 	return NewSet(fs)
 }

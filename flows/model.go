@@ -38,7 +38,8 @@ type SGRule struct {
 	PortLo    uint16 // 0,0 = any port
 	PortHi    uint16
 	Peer      netip.Prefix // valid when the peer is a CIDR
-	PeerGroup string       // a group of the same VPC otherwise
+	PeerGroup string       // a group otherwise,
+	PeerVPC   string       // of this VPC ("") or of a peered one
 }
 
 // ACL is a network ACL: numbered stateless rules, first match wins.

@@ -77,25 +77,38 @@ func (fm *flowMerger) flows() []*Flow {
 	return out
 }
 
-// securityGroupFlows compile a VPC's groups. A rule costs members + peers +
-// port blocks flows (one conjunctive match), never their product.
-func securityGroupFlows(v *VPC, ids conjIDs) []*Flow {
-	members := map[string][]*Instance{}
-	for si := range v.Subnets {
-		for ii := range v.Subnets[si].Instances {
-			in := &v.Subnets[si].Instances[ii]
-			for _, g := range in.Groups {
-				members[g] = append(members[g], in)
+// groupMembers indexes every VPC's groups: VPC name -> group -> instances.
+type groupMembers map[string]map[string][]*Instance
+
+func indexMembers(t *Topology) groupMembers {
+	gm := groupMembers{}
+	for vi := range t.VPCs {
+		v := &t.VPCs[vi]
+		m := map[string][]*Instance{}
+		for si := range v.Subnets {
+			for ii := range v.Subnets[si].Instances {
+				in := &v.Subnets[si].Instances[ii]
+				for _, g := range in.Groups {
+					m[g] = append(m[g], in)
+				}
 			}
 		}
+		gm[v.Name] = m
 	}
+	return gm
+}
+
+// securityGroupFlows compile a VPC's groups. A rule costs members + peers +
+// port blocks flows (one conjunctive match), never their product.
+func securityGroupFlows(v *VPC, all groupMembers, ids conjIDs) []*Flow {
+	members := all[v.Name]
 	var fm flowMerger
 	for _, g := range v.SecurityGroups {
 		for _, r := range g.Ingress {
-			sgRule(&fm, ids, v, TIngressSG, TCtCommit, RegDstPort, true, members[g.Name], members, r)
+			sgRule(&fm, ids, v, TIngressSG, TCtCommit, RegDstPort, true, members[g.Name], all, r)
 		}
 		for _, r := range g.Egress {
-			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], members, r)
+			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], all, r)
 		}
 	}
 	return fm.flows()
@@ -105,7 +118,7 @@ func securityGroupFlows(v *VPC, ids conjIDs) []*Flow {
 // clause 2 "the peer address is in the CIDR or a peer group member's", clause 3
 // "protocol and port". Clauses that match everything are left out; with one
 // clause left the rule is plain flows.
-func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegField, ingress bool, mine []*Instance, members map[string][]*Instance, r SGRule) {
+func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegField, ingress bool, mine []*Instance, all groupMembers, r SGRule) {
 	if len(mine) == 0 {
 		return
 	}
@@ -127,7 +140,13 @@ func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegFiel
 	switch {
 	case r.PeerGroup != "":
 		var peers []Match
-		for _, in := range members[r.PeerGroup] {
+		// A group of a peered VPC (VPC/NAME) is that VPC's members: peered
+		// VPCs never overlap, so their addresses cannot be local ones.
+		peerVPC := r.PeerVPC
+		if peerVPC == "" {
+			peerVPC = v.Name
+		}
+		for _, in := range all[peerVPC][r.PeerGroup] {
 			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)))
 		}
 		if len(peers) == 0 {
