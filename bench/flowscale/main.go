@@ -45,24 +45,11 @@ func main() {
 
 func run(endpoint string, nVPC, nSub, nInst int) error {
 	ctx := context.Background()
-	c, err := ovsdb.Connect(ctx, endpoint)
+	br, mgmt, done, err := scratchBridge(ctx, endpoint, "fs")
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	br := "fs" + hex.EncodeToString(b)
-	if err := c.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: "netdev", TableNames: flows.TableNames(),
-		Protocols: []string{"OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"}}); err != nil {
-		return err
-	}
-	defer func() { _ = c.DeleteBridge(ctx, br) }()
-	rundir := "/var/run/openvswitch"
-	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
-		rundir = filepath.Dir(p)
-	}
-	mgmt := filepath.Join(rundir, br+".mgmt")
+	defer done()
 
 	topo := flows.Synthetic(nVPC, nSub, nInst)
 	var m0, m1 runtime.MemStats
@@ -151,22 +138,11 @@ func run(endpoint string, nVPC, nSub, nInst int) error {
 // runSG times the security-group case: many instances, groups and rules.
 func runSG(endpoint string, n, g, r int) error {
 	ctx := context.Background()
-	c, err := ovsdb.Connect(ctx, endpoint)
+	_, mgmt, done, err := scratchBridge(ctx, endpoint, "fg")
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	br := "fg" + hex.EncodeToString(b)
-	if err := c.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: "netdev", TableNames: flows.TableNames()}); err != nil {
-		return err
-	}
-	defer func() { _ = c.DeleteBridge(ctx, br) }()
-	rundir := "/var/run/openvswitch"
-	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
-		rundir = filepath.Dir(p)
-	}
+	defer done()
 	topo := flows.SyntheticSG(n, g, r)
 	t0 := time.Now()
 	set, err := flows.Compile(topo)
@@ -174,7 +150,7 @@ func runSG(endpoint string, n, g, r int) error {
 		return err
 	}
 	tCompile := time.Since(t0)
-	conn, err := ofconn.Dial(ctx, "unix:"+filepath.Join(rundir, br+".mgmt"))
+	conn, err := ofconn.Dial(ctx, "unix:"+mgmt)
 	if err != nil {
 		return err
 	}
@@ -195,4 +171,30 @@ func runSG(endpoint string, n, g, r int) error {
 	fmt.Printf("  flows: %d in all, %d for security groups (%.1f per rule)\n", len(set.Flows), sg, float64(sg)/float64(r))
 	fmt.Printf("  compile %.3f s, install %.3f s (%d adds in one bundle)\n", tCompile.Seconds(), tInstall.Seconds(), added)
 	return nil
+}
+
+// scratchBridge makes a vpcctl-owned bridge with a unique name for one run
+// and returns its management socket and a function that removes it.
+func scratchBridge(ctx context.Context, endpoint, prefix string) (br, mgmt string, done func(), err error) {
+	c, err := ovsdb.Connect(ctx, endpoint)
+	if err != nil {
+		return "", "", nil, err
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	br = prefix + hex.EncodeToString(b)
+	if err := c.EnsureBridge(ctx, ovsdb.BridgeSpec{Name: br, DatapathType: "netdev", TableNames: flows.TableNames(),
+		Protocols: []string{"OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"}}); err != nil {
+		c.Close()
+		return "", "", nil, err
+	}
+	rundir := "/var/run/openvswitch"
+	if p, ok := strings.CutPrefix(endpoint, "unix:"); ok {
+		rundir = filepath.Dir(p)
+	}
+	done = func() {
+		_ = c.DeleteBridge(ctx, br)
+		c.Close()
+	}
+	return br, filepath.Join(rundir, br+".mgmt"), done, nil
 }
