@@ -157,6 +157,16 @@ func kernelDatapath() bool {
 func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachment, o Options) (map[string]int, int, error) {
 	changes := 0
 	for _, a := range atts {
+		if a.Attach == "host" {
+			c, err := plumbHostPort(ctx, db, bridge, a)
+			if c {
+				changes++
+			}
+			if err != nil {
+				return nil, changes, fmt.Errorf("external.attach: host: %w", err)
+			}
+			continue
+		}
 		c, err := host.EnsureNamespace(a.Namespace)
 		if err != nil {
 			return nil, changes, fmt.Errorf("instance %s: %w", a.Name, err)
@@ -211,6 +221,18 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	return ofports, changes, nil
 }
 
+// plumbHostPort makes the external network's internal port in the host
+// namespace, holding the external gateway's address.
+func plumbHostPort(ctx context.Context, db *ovsdb.Client, bridge string, a *attachment) (bool, error) {
+	if err := db.EnsurePort(ctx, bridge, ovsdb.PortSpec{Name: a.Port, Type: "internal", ExternalIDs: a.externalIDs(), OfportRequest: a.OfportRequest}); err != nil {
+		return false, err
+	}
+	if _, err := waitOfport(ctx, db, a.Port); err != nil {
+		return false, err
+	}
+	return host.EnsureHostInternalPort(a.Port, a.MAC, a.Addr)
+}
+
 func waitOfport(ctx context.Context, db *ovsdb.Client, port string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -225,7 +247,9 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	wantNS := map[string]bool{}
 	for _, a := range atts {
 		wantPort[a.Port] = true
-		wantNS[a.Namespace] = true
+		if a.Namespace != "" {
+			wantNS[a.Namespace] = true
+		}
 	}
 	removed := 0
 	for _, p := range existing {
@@ -270,6 +294,9 @@ func removeNamespace(ns string) error {
 func startWorkloads(bridge string, atts []*attachment) (int, error) {
 	n := 0
 	for _, a := range atts {
+		if a.Namespace == "" {
+			continue
+		}
 		c, err := host.EnsureWorkload(bridge, a.Namespace, a.Name, a.Run)
 		if err != nil {
 			return n, fmt.Errorf("instance %s: run: %w", a.Name, err)

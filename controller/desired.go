@@ -27,7 +27,7 @@ type attachment struct {
 	VPC, Subnet, Name string
 	Namespace         string
 	Port              string // OVS port name = host veth end or internal port
-	Attach            string // veth | internal
+	Attach            string // veth | internal | host (the external network's port in the host namespace)
 	MAC               net.HardwareAddr
 	Addr              netip.Prefix // instance IP with the subnet's prefix length
 	Gateway           netip.Addr
@@ -73,20 +73,52 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 				Gateway:   sn.RouterIP(),
 				Run:       in.Run,
 			}
-			if n, ok := have[a.Port]; ok {
-				a.OfportRequest = n
-			} else {
-				for used[next] {
-					next++
-				}
-				a.OfportRequest = next
-				used[next] = true
-			}
 			out = append(out, a)
+		}
+	}
+	if e := t.External; e != nil {
+		for _, h := range e.Hosts {
+			out = append(out, &attachment{
+				Subnet: externalSubnet, Name: h.Name,
+				Namespace: host.NamespaceName(t.Bridge, h.Name),
+				Port:      host.HostVethName(t.Bridge, h.Name),
+				Attach:    "veth",
+				MAC:       host.InstanceMAC(externalSubnet, h.Name),
+				Addr:      netip.PrefixFrom(h.Addr, e.Prefix.Bits()),
+				Gateway:   e.GatewayAddr,
+				Run:       h.Run,
+			})
+		}
+		if e.Attach == "host" {
+			out = append(out, &attachment{
+				Subnet: externalSubnet, Name: hostPortName,
+				Port:   host.HostVethName(t.Bridge, "/"+hostPortName),
+				Attach: "host",
+				MAC:    host.InstanceMAC(externalSubnet, "/"+hostPortName),
+				Addr:   netip.PrefixFrom(e.GatewayAddr, e.Prefix.Bits()),
+			})
+		}
+	}
+	for _, a := range out {
+		if n, ok := have[a.Port]; ok {
+			a.OfportRequest = n
+		} else if a.OfportRequest == 0 {
+			for used[next] {
+				next++
+			}
+			a.OfportRequest = next
+			used[next] = true
 		}
 	}
 	return out
 }
+
+// The external network's attachments: hosts are named as in the file; the
+// host namespace's port (attach: host) by a name no host can have.
+const (
+	externalSubnet = "external"
+	hostPortName   = "external-gateway"
+)
 
 // flowTopology is the compiler's view of the topology, given the ports' numbers.
 func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int) *flows.Topology {
@@ -95,20 +127,32 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 		names[i] = v.Name
 	}
 	ids := vpcIDs(names)
+	keys := []string{":external"}
+	for _, n := range names {
+		keys = append(keys, ":nat:"+n)
+	}
+	extra := extraIDs(ids, keys)
 	byName := map[string]*attachment{}
 	for _, a := range atts {
 		byName[a.VPC+"/"+a.Name] = a
 	}
-	ft := &flows.Topology{}
+	ft := &flows.Topology{External: externalTopology(t, atts, ofports, extra[":external"])}
 	for _, v := range t.VPCs {
-		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name)}
+		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name), NATZone: extra[":nat:"+v.Name]}
+		natID := map[string]uint16{}
+		for ni, n := range v.NATGateways {
+			id := flows.GatewayNATBase + uint16(ni)
+			natID[n.Name] = id
+			fv.NATGateways = append(fv.NATGateways, flows.NATGateway{Name: n.Name, Owner: n.Pos.Path(), ID: id, PublicIP: n.PublicAddr})
+		}
 		for _, g := range v.SecurityGroups {
 			fv.SecurityGroups = append(fv.SecurityGroups, flows.SecurityGroup{
 				Name: g.Name, Ingress: sgRules(g.Ingress, true), Egress: sgRules(g.Egress, false),
 			})
 		}
 		for si, s := range v.Subnets {
-			fs := flows.Subnet{Name: s.Name, ID: uint16(si + 1), CIDR: s.Prefix, Router: s.RouterIP(), ACL: acl(s.ACL)}
+			fs := flows.Subnet{Name: s.Name, ID: uint16(si + 1), CIDR: s.Prefix, Router: s.RouterIP(), ACL: acl(s.ACL),
+				Routes: routes(v, s.Table, natID)}
 			for _, in := range v.Instances {
 				if in.Subnet != s.Name {
 					continue
@@ -116,6 +160,7 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 				a := byName[v.Name+"/"+in.Name]
 				fs.Instances = append(fs.Instances, flows.Instance{
 					Name: in.Name, Port: uint32(ofports[a.Port]), MAC: a.MAC, IP: in.Addr, Groups: in.SecurityGroups,
+					PublicIP: in.PublicAddr, Forward: !in.CheckSourceDest(),
 				})
 			}
 			sort.Slice(fs.Instances, func(i, j int) bool { return fs.Instances[i].Name < fs.Instances[j].Name })
@@ -154,4 +199,55 @@ func acl(a *config.NetworkACL) *flows.ACL {
 		return out
 	}
 	return &flows.ACL{Name: a.Name, Ingress: conv(a.Ingress), Egress: conv(a.Egress)}
+}
+
+// externalTopology is the compiler's view of the external network.
+func externalTopology(t *config.Topology, atts []*attachment, ofports map[string]int, id uint16) *flows.External {
+	e := t.External
+	if e == nil {
+		return nil
+	}
+	fe := &flows.External{ID: id, CIDR: e.Prefix, Gateway: e.GatewayAddr, MAC: externalMAC()}
+	for _, a := range atts {
+		if a.Subnet != externalSubnet || a.VPC != "" {
+			continue
+		}
+		h := flows.Host{Name: a.Name, Port: uint32(ofports[a.Port]), MAC: a.MAC, IP: a.Addr.Addr()}
+		if a.Attach == "host" {
+			fe.HostPort = &h
+			continue
+		}
+		fe.Hosts = append(fe.Hosts, h)
+	}
+	sort.Slice(fe.Hosts, func(i, j int) bool { return fe.Hosts[i].Name < fe.Hosts[j].Name })
+	return fe
+}
+
+// routes converts a subnet's route table for the compiler.
+func routes(v *config.VPC, rt *config.RouteTable, natID map[string]uint16) []flows.Route {
+	if rt == nil {
+		return nil
+	}
+	var out []flows.Route
+	for _, r := range rt.Routes {
+		fr := flows.Route{Owner: r.Pos.Path(), Dest: r.Dest}
+		switch r.Kind {
+		case config.ViaInternetGateway:
+			fr.Kind = flows.RouteInternetGateway
+		case config.ViaNATGateway:
+			fr.Kind, fr.NATGateway = flows.RouteNATGateway, natID[r.Target]
+		case config.ViaPeering:
+			fr.Kind = flows.RoutePeering
+		case config.ViaInstance:
+			fr.Kind = flows.RouteInstance
+			if in := v.Instance(r.Target); in != nil {
+				fr.InstanceMAC = host.InstanceMAC(v.Name, in.Name)
+				fr.InstanceForward = !in.CheckSourceDest()
+			}
+		default:
+			continue
+		}
+		out = append(out, fr)
+	}
+	return out
 }

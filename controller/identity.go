@@ -30,6 +30,37 @@ func vpcIDs(names []string) map[string]uint16 {
 	return ids
 }
 
+// extraIDs gives each key an id of the same space that no VPC (ids) and no
+// other key uses: the external network's segment and the VPCs' NAT zones.
+// Hash and probe again, in key order, so ids stay stable.
+func extraIDs(ids map[string]uint16, keys []string) map[string]uint16 {
+	used := make(map[uint16]bool, len(ids)+len(keys))
+	for _, id := range ids {
+		used[id] = true
+	}
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	out := make(map[string]uint16, len(keys))
+	const space = 0xfff0
+	for _, k := range sorted {
+		h := fnv.New32a()
+		h.Write([]byte(k))
+		id := uint16(h.Sum32()%space) + 1
+		for used[id] {
+			id = id%space + 1
+		}
+		used[id] = true
+		out[k] = id
+	}
+	return out
+}
+
+// externalMAC answers for the external gateway and every public IP.
+func externalMAC() net.HardwareAddr {
+	sum := sha256.Sum256([]byte("external/gateway"))
+	return net.HardwareAddr{0x0a, sum[0], sum[1], sum[2], sum[3], sum[4]}
+}
+
 // routerMAC is the MAC of a VPC's router (every subnet's .1): locally
 // administered, stable, and different per VPC so captures tell them apart.
 func routerMAC(vpc string) net.HardwareAddr {

@@ -7,11 +7,17 @@ func Compile(t *Topology) (*Set, error) {
 	ids := conjIDs{}
 	members := indexMembers(t)
 	fs = append(fs, pipelineFlows()...)
+	if t.External != nil {
+		fs = append(fs, externalFlows(t.External)...)
+	}
 	for vi := range t.VPCs {
 		v := &t.VPCs[vi]
+		fs = append(fs, localRouteFlow(v))
+		fs = append(fs, gatewayFlows(v, t.External)...)
 		for si := range v.Subnets {
 			s := &v.Subnets[si]
 			fs = append(fs, subnetFlows(v, s)...)
+			fs = append(fs, routeFlows(v, s)...)
 			for ii := range s.Instances {
 				fs = append(fs, instanceFlows(v, s, &s.Instances[ii])...)
 			}
@@ -40,6 +46,11 @@ func pipelineFlows() []*Flow {
 		// Not addressed to the router: switched within the subnet.
 		&Flow{Table: TL3Forwarding, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL2Lookup, Category: CatPipeline},
 		&Flow{Table: TOutput, Priority: PrioLow, Actions: []Action{OutputReg(RegDstPort)}, Category: CatPipeline},
+		// Not from the external network: on to the router.
+		&Flow{Table: TGatewayIn, Priority: PrioLow, Match: Match{}.EthType(EthIPv4), Goto: TL3Forwarding, Category: CatPipeline},
+		// Staying inside the VPC: no translation.
+		&Flow{Table: TGatewayOut, Priority: PrioLow, Match: Match{}.EthType(EthIPv4).Reg(RegGateway, 0), Goto: TOutput, Category: CatPipeline},
+		&Flow{Table: TGatewayInSt, Priority: PrioHighest, Match: Match{}.EthType(EthIPv4).CtState(CtInv|CtTrk, 0), Category: CatPipeline},
 	)
 	fs = append(fs, own(CatPipeline, "", conntrackFlows())...)
 	return fs

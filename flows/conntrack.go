@@ -1,6 +1,8 @@
 package flows
 
 import (
+	"net"
+	"net/netip"
 	"strings"
 
 	of "github.com/contiv/libOpenflow/openflow13"
@@ -73,5 +75,64 @@ func CT(commit bool, zone RegField, table *Table) Action {
 func Conjunction(id uint32, k, n uint8) Action {
 	return Action{"conjunction(" + itoa(uint64(id)) + "," + itoa(uint64(k)) + "/" + itoa(uint64(n)) + ")", func() (of.Action, error) {
 		return of.NewNXActionConjunction(k-1, n, id), nil
+	}}
+}
+
+// NATKind is the address translation a CTNAT action asks of conntrack.
+type NATKind int
+
+const (
+	// NATReverse applies the translation of an existing connection only
+	// (`nat` without arguments): replies are un-NATed, new packets pass untouched.
+	NATReverse NATKind = iota + 1
+	// NATSrc and NATDst set up a source / destination translation to one
+	// address for a new connection, and apply the existing one otherwise.
+	NATSrc
+	NATDst
+)
+
+// CTNAT sends the packet through conntrack in a fixed zone with address
+// translation; with table it recirculates there (the translated packet).
+func CTNAT(commit bool, zone uint16, table *Table, kind NATKind, addr netip.Addr) Action {
+	parts := []string{}
+	if commit {
+		parts = append(parts, "commit")
+	}
+	if table != nil {
+		parts = append(parts, "table="+table.Name)
+	}
+	parts = append(parts, "zone="+itoa(uint64(zone)))
+	switch kind {
+	case NATSrc:
+		parts = append(parts, "nat(src="+addr.String()+")")
+	case NATDst:
+		parts = append(parts, "nat(dst="+addr.String()+")")
+	default:
+		parts = append(parts, "nat")
+	}
+	return Action{"ct(" + strings.Join(parts, ",") + ")", func() (of.Action, error) {
+		ct := of.NewNXActionConnTrack().ZoneImm(zone)
+		if commit {
+			ct = ct.Commit()
+		}
+		if table != nil {
+			ct = ct.Table(table.ID)
+		}
+		nat := of.NewNXActionCTNAT()
+		switch kind {
+		case NATSrc, NATDst:
+			if kind == NATSrc {
+				_ = nat.SetSNAT()
+			} else {
+				_ = nat.SetDNAT()
+			}
+			ip := net.IP(addr.AsSlice())
+			nat.SetRangeIPv4Min(ip)
+			nat.SetRangeIPv4Max(ip)
+		}
+		// NXActionCTNAT.Len pads its length to 8 bytes; call it before the
+		// conntrack action adds it up (AddAction reads Len).
+		nat.Len()
+		return ct.AddAction(nat), nil
 	}}
 }

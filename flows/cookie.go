@@ -33,6 +33,9 @@ const (
 	CatVPC                               // VPC-wide flows
 	CatSecurityGroup                     // a security group rule
 	CatNACL                              // a network ACL rule
+	CatRoute                             // a route of a route table (or the implicit local route)
+	CatExternal                          // the external network and its hosts
+	CatGateway                           // a NAT gateway or an elastic IP
 )
 
 var categoryNames = map[Category]string{
@@ -42,6 +45,9 @@ var categoryNames = map[Category]string{
 	CatVPC:           "vpc",
 	CatSecurityGroup: "security-group",
 	CatNACL:          "network-acl",
+	CatRoute:         "route",
+	CatExternal:      "external",
+	CatGateway:       "gateway",
 }
 
 func (c Category) String() string {

@@ -12,11 +12,11 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
 	return own(CatInstance, owner, []*Flow{
 		{Table: TClassifier, Priority: PrioNormal, Match: Match{}.InPort(i.Port),
 			Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegSrcPort, i.Port), LoadReg(RegSrcSubnet, uint32(s.ID))}, Goto: TPortSecurity},
-		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthIPv4).IPSrc(netip.PrefixFrom(i.IP, 32)),
+		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthIPv4).IPSrc(srcCheck(i)),
 			Goto: TARPResponder},
 		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthARP).ARPSpa(i.IP).ARPSha(i.MAC),
 			Goto: TARPResponder},
-		arpReply(v, i.IP, i.MAC, CatInstance, owner),
+		arpReply(v.ID, i.IP, i.MAC, CatInstance, owner),
 		// The VPC router delivers to this instance from the other subnets.
 		{Table: TL3Forwarding, Priority: PrioNormal,
 			Match:   Match{}.Reg(RegVPC, vpc).EthDst(v.RouterMAC).EthType(EthIPv4).IPDst(netip.PrefixFrom(i.IP, 32)),
@@ -24,4 +24,14 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
 		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
 			Actions: []Action{LoadReg(RegDstPort, i.Port), LoadReg(RegDstSubnet, uint32(s.ID))}, Goto: TCtLookup},
 	})
+}
+
+// srcCheck is the source prefix an instance may send from: its own address,
+// or any with source_dest_check: false (an appliance forwarding others'
+// packets; its MAC is still checked, as AWS does).
+func srcCheck(i *Instance) netip.Prefix {
+	if i.Forward {
+		return netip.Prefix{} // IPSrc adds nothing for it: any source
+	}
+	return netip.PrefixFrom(i.IP, 32)
 }

@@ -10,6 +10,29 @@ import (
 // pure function and tests can build inputs by hand.
 type Topology struct {
 	VPCs []VPC
+	// External is the simulated internet beyond the gateways; nil when none.
+	External *External
+}
+
+// External is the external network: a flat segment inside the bridge with
+// simulated hosts and the public IPs of NAT gateways and elastic IPs.
+type External struct {
+	ID      uint16 // its RegVPC value, distinct from every VPC's
+	CIDR    netip.Prefix
+	Gateway netip.Addr       // the upstream router's address
+	MAC     net.HardwareAddr // of the gateway and of every public IP
+	Hosts   []Host
+	// HostPort is the internal port in the host namespace holding Gateway
+	// (attach: host); nil when the network is isolated.
+	HostPort *Host
+}
+
+// Host is a port on the external network.
+type Host struct {
+	Name string
+	Port uint32
+	MAC  net.HardwareAddr
+	IP   netip.Addr
 }
 
 // VPC is one tenant network. ID keys every lookup (register RegVPC).
@@ -21,6 +44,42 @@ type VPC struct {
 	Subnets   []Subnet
 	// SecurityGroups are the VPC's groups; members are the instances naming them.
 	SecurityGroups []SecurityGroup
+	// NATZone is the conntrack zone of the VPC's address translation (NAT
+	// gateways and elastic IPs), apart from its SG zone (ID) and from every
+	// other VPC's, so overlapping VPCs never share a NAT tuple.
+	NATZone     uint16
+	NATGateways []NATGateway
+}
+
+// NATGateway translates outbound traffic routed to it to its public IP.
+type NATGateway struct {
+	Name     string
+	Owner    string // config path
+	ID       uint16 // its RegGateway value (>= GatewayNATBase)
+	PublicIP netip.Addr
+}
+
+// RouteKind is where a route sends packets.
+type RouteKind int
+
+const (
+	RouteInternetGateway RouteKind = iota + 1
+	RouteNATGateway
+	RouteInstance
+	RoutePeering
+)
+
+// Route is one entry of a subnet's route table (the local route is implicit).
+type Route struct {
+	Owner string // config path, e.g. vpcs[prod].route_tables[private-rt].routes[0]
+	Dest  netip.Prefix
+	Kind  RouteKind
+	// NATGateway is the target's RegGateway value (RouteNATGateway).
+	NATGateway uint16
+	// Instance is the appliance (RouteInstance): its MAC, and whether it
+	// accepts packets not addressed to it (source_dest_check: false).
+	InstanceMAC     net.HardwareAddr
+	InstanceForward bool
 }
 
 // SecurityGroup is a stateful, allow-only rule set.
@@ -68,6 +127,8 @@ type Subnet struct {
 	Router    netip.Addr // the .1
 	Instances []Instance
 	ACL       *ACL // nil: the subnet allows everything
+	// Routes is the subnet's route table, without the implicit local route.
+	Routes []Route
 }
 
 // Instance is one attached namespace.
@@ -78,6 +139,11 @@ type Instance struct {
 	IP   netip.Addr
 	// Groups are the security groups the instance is in.
 	Groups []string
+	// PublicIP is the elastic IP (1:1 NAT); invalid when none.
+	PublicIP netip.Addr
+	// Forward relaxes anti-spoofing (source_dest_check: false): the instance
+	// may send from any IPv4 address, as an appliance forwarding others' packets.
+	Forward bool
 }
 
 func vpcOwner(v *VPC) string                   { return "vpcs[" + v.Name + "]" }

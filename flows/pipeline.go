@@ -16,23 +16,28 @@ type Table struct {
 var (
 	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers; unknown ports and VLAN tags drop", Next: []string{"PortSecurity"}}
 	TPortSecurity = &Table{Name: "PortSecurity", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"ARPResponder"}}
-	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"L3Forwarding"}}
-	TL3Forwarding = &Table{Name: "L3Forwarding", Doc: "the VPC router: answers ping to each subnet's .1, routes between subnets (MAC rewrite, TTL-1)", Next: []string{"L2Lookup"}}
+	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"GatewayIn", "L3Forwarding"}}
+	TGatewayIn    = &Table{Name: "GatewayIn", Doc: "external network -> a public IP: NAT reversed (NAT gateway) or applied (elastic IP) in the owning VPC's NAT zone", Next: []string{"L3Forwarding"}}
+	TGatewayInSt  = &Table{Name: "GatewayInState", Doc: "after inbound NAT: untranslated packets (a new connection to a NAT gateway) drop; the rest enter the VPC", Next: []string{"L3Forwarding"}}
+	TL3Forwarding = &Table{Name: "L3Forwarding", Doc: "the VPC router: answers ping to each subnet's .1; local route, then the subnet's route table (longest prefix); MAC rewrite, TTL-1", Next: []string{"L2Lookup", "ConntrackLookup"}}
 	TL2Lookup     = &Table{Name: "L2Lookup", Doc: "destination MAC in this VPC -> destination port and subnet registers", Next: []string{"ConntrackLookup"}}
-	TCtLookup     = &Table{Name: "ConntrackLookup", Doc: "conntrack in the VPC's zone (reg0), then on to ConntrackState", Next: []string{"ConntrackState"}}
+	TCtLookup     = &Table{Name: "ConntrackLookup", Doc: "conntrack in the VPC's zone (reg0), then on to ConntrackState; the external network has no security stages", Next: []string{"ConntrackState", "Output"}}
 	TCtState      = &Table{Name: "ConntrackState", Doc: "invalid packets (ct_state=+inv) drop", Next: []string{"EgressNACL"}}
 	TEgressNACL   = &Table{Name: "EgressNACL", Doc: "network ACL of the source subnet, when the packet leaves it (stateless)", Next: []string{"EgressSecurityGroup"}}
 	TEgressSG     = &Table{Name: "EgressSecurityGroup", Doc: "security groups of the source instance (replies pass: stateful)", Next: []string{"IngressNACL"}}
 	TIngressNACL  = &Table{Name: "IngressNACL", Doc: "network ACL of the destination subnet, when the packet enters it (stateless)", Next: []string{"IngressSecurityGroup"}}
 	TIngressSG    = &Table{Name: "IngressSecurityGroup", Doc: "security groups of the destination instance (replies pass: stateful)", Next: []string{"ConntrackCommit"}}
-	TCtCommit     = &Table{Name: "ConntrackCommit", Doc: "new connections allowed by both sides are committed, once", Next: []string{"Output"}}
+	TCtCommit     = &Table{Name: "ConntrackCommit", Doc: "new connections allowed by both sides are committed, once", Next: []string{"GatewayOut"}}
+	TGatewayOut   = &Table{Name: "GatewayOut", Doc: "leaving the VPC: source NAT to the NAT gateway's or the instance's elastic IP (no public IP: drop)", Next: []string{"ExternalForwarding", "Output"}}
+	TExternalFwd  = &Table{Name: "ExternalForwarding", Doc: "on the external network: destination host's MAC and port; other addresses drop (or go to the host port)", Next: []string{"Output"}}
 	TOutput       = &Table{Name: "Output", Doc: "send to the port chosen by the lookup stages"}
 )
 
 // Pipeline is every table in order; IDs are assigned from it in init.
 var Pipeline = []*Table{
-	TClassifier, TPortSecurity, TARPResponder, TL3Forwarding, TL2Lookup,
-	TCtLookup, TCtState, TEgressNACL, TEgressSG, TIngressNACL, TIngressSG, TCtCommit, TOutput,
+	TClassifier, TPortSecurity, TARPResponder, TGatewayIn, TGatewayInSt, TL3Forwarding, TL2Lookup,
+	TCtLookup, TCtState, TEgressNACL, TEgressSG, TIngressNACL, TIngressSG, TCtCommit,
+	TGatewayOut, TExternalFwd, TOutput,
 }
 
 func init() {

@@ -23,6 +23,20 @@ var (
 	// RegSrcSubnet and RegDstSubnet carry subnet ids for the NACL stages (1-based per VPC).
 	RegSrcSubnet = RegField{3, 0, 15, "src_subnet"}
 	RegDstSubnet = RegField{4, 0, 15, "dst_subnet"}
+	// RegGateway is the gateway a route chose: 0 keeps the packet inside the VPC,
+	// GatewayInternet sends it out through the internet gateway (elastic IPs),
+	// GatewayNATBase+n through a NAT gateway.
+	RegGateway = RegField{5, 0, 15, "gateway"}
+)
+
+// Register values with a meaning of their own.
+const (
+	// SubnetOutside in RegSrcSubnet / RegDstSubnet: the packet came from, or goes
+	// to, outside the VPC (the external network): no subnet's NACL and no
+	// instance's security group applies on that side.
+	SubnetOutside   uint32 = 0xffff
+	GatewayInternet uint16 = 1
+	GatewayNATBase  uint16 = 2
 )
 
 // Bits is the number of bits of the field.

@@ -19,7 +19,10 @@ func conntrackFlows() []*Flow {
 		{Table: TEgressSG, Priority: PrioHighest, Match: ip.CtState(CtRel|CtTrk, CtRpl), Goto: TIngressNACL},
 		{Table: TIngressSG, Priority: PrioHighest, Match: ip.CtState(CtRpl|CtTrk, 0), Goto: TCtCommit},
 		{Table: TIngressSG, Priority: PrioHighest, Match: ip.CtState(CtRel|CtTrk, CtRpl), Goto: TCtCommit},
-		{Table: TCtCommit, Priority: PrioNormal, Match: ip.CtState(CtNew|CtTrk, 0), Actions: []Action{CT(true, RegVPC, nil)}, Goto: TOutput},
-		{Table: TCtCommit, Priority: PrioLow, Match: ip, Goto: TOutput},
+		// A packet from or to the external network has no group on that side.
+		{Table: TEgressSG, Priority: PrioHighest, Match: ip.Reg(RegSrcSubnet, SubnetOutside), Goto: TIngressNACL},
+		{Table: TIngressSG, Priority: PrioHighest, Match: ip.Reg(RegDstSubnet, SubnetOutside), Goto: TCtCommit},
+		{Table: TCtCommit, Priority: PrioNormal, Match: ip.CtState(CtNew|CtTrk, 0), Actions: []Action{CT(true, RegVPC, nil)}, Goto: TGatewayOut},
+		{Table: TCtCommit, Priority: PrioLow, Match: ip, Goto: TGatewayOut},
 	}
 }
