@@ -131,7 +131,14 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 	for _, n := range names {
 		keys = append(keys, ":nat:"+n)
 	}
+	peerZone := map[string]uint16{}
+	for _, p := range t.Peerings {
+		keys = append(keys, ":peering:"+p.Name)
+	}
 	extra := extraIDs(ids, keys)
+	for _, p := range t.Peerings {
+		peerZone[p.Name] = extra[":peering:"+p.Name]
+	}
 	byName := map[string]*attachment{}
 	for _, a := range atts {
 		byName[a.VPC+"/"+a.Name] = a
@@ -152,7 +159,7 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 		}
 		for si, s := range v.Subnets {
 			fs := flows.Subnet{Name: s.Name, ID: uint16(si + 1), CIDR: s.Prefix, Router: s.RouterIP(), ACL: acl(s.ACL),
-				Routes: routes(v, s.Table, natID)}
+				Routes: routes(t, v, s.Table, natID, peerZone)}
 			for _, in := range v.Instances {
 				if in.Subnet != s.Name {
 					continue
@@ -224,7 +231,7 @@ func externalTopology(t *config.Topology, atts []*attachment, ofports map[string
 }
 
 // routes converts a subnet's route table for the compiler.
-func routes(v *config.VPC, rt *config.RouteTable, natID map[string]uint16) []flows.Route {
+func routes(t *config.Topology, v *config.VPC, rt *config.RouteTable, natID, peerZone map[string]uint16) []flows.Route {
 	if rt == nil {
 		return nil
 	}
@@ -237,7 +244,16 @@ func routes(v *config.VPC, rt *config.RouteTable, natID map[string]uint16) []flo
 		case config.ViaNATGateway:
 			fr.Kind, fr.NATGateway = flows.RouteNATGateway, natID[r.Target]
 		case config.ViaPeering:
-			fr.Kind = flows.RoutePeering
+			fr.Kind, fr.PeeringZone = flows.RoutePeering, peerZone[r.Target]
+			for _, p := range t.Peerings {
+				if p.Name == r.Target {
+					for _, other := range p.VPCs {
+						if other != v.Name {
+							fr.Peer = other
+						}
+					}
+				}
+			}
 		case config.ViaInstance:
 			fr.Kind = flows.RouteInstance
 			if in := v.Instance(r.Target); in != nil {

@@ -17,7 +17,7 @@ func Compile(t *Topology) (*Set, error) {
 		for si := range v.Subnets {
 			s := &v.Subnets[si]
 			fs = append(fs, subnetFlows(v, s)...)
-			fs = append(fs, routeFlows(v, s)...)
+			fs = append(fs, routeFlows(t, v, s)...)
 			for ii := range s.Instances {
 				fs = append(fs, instanceFlows(v, s, &s.Instances[ii])...)
 			}

@@ -85,7 +85,7 @@ func gatewayFlows(v *VPC, e *External) []*Flow {
 			arpReply(e.ID, n.PublicIP, e.MAC, CatGateway, n.Owner),
 			// Replies are un-NATed; a new connection from outside is not, and drops.
 			{Table: TGatewayIn, Priority: PrioNormal, Match: toPublic(n.PublicIP),
-				Actions: []Action{LoadReg(RegVPC, vpc), CTNAT(false, v.NATZone, TGatewayInSt, NATReverse, netip.Addr{})}},
+				Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegZone, vpc), CTNAT(false, v.NATZone, TGatewayInSt, NATReverse, netip.Addr{})}},
 			{Table: TGatewayInSt, Priority: PrioHigh, Match: Match{}.Reg(RegVPC, vpc).EthType(EthIPv4).IPDst(host32(n.PublicIP))},
 			{Table: TGatewayOut, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).Reg(RegGateway, uint32(n.ID)).EthType(EthIPv4),
 				Actions: []Action{CTNAT(true, v.NATZone, TExternalFwd, NATSrc, n.PublicIP)}},
@@ -105,7 +105,7 @@ func gatewayFlows(v *VPC, e *External) []*Flow {
 				// 1:1 NAT: new inbound connections are translated to the
 				// instance, replies of its outbound ones are un-NATed.
 				{Table: TGatewayIn, Priority: PrioNormal, Match: toPublic(i.PublicIP),
-					Actions: []Action{LoadReg(RegVPC, vpc), CTNAT(true, v.NATZone, TGatewayInSt, NATDst, i.IP)}},
+					Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegZone, vpc), CTNAT(true, v.NATZone, TGatewayInSt, NATDst, i.IP)}},
 				{Table: TGatewayOut, Priority: PrioNormal,
 					Match:   Match{}.Reg(RegVPC, vpc).Reg(RegGateway, uint32(GatewayInternet)).Reg(RegSrcPort, i.Port).EthType(EthIPv4),
 					Actions: []Action{CTNAT(true, v.NATZone, TExternalFwd, NATSrc, i.PublicIP)}},

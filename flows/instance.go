@@ -11,7 +11,7 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
 	fromPort := Match{}.InPort(i.Port).EthSrc(i.MAC)
 	return own(CatInstance, owner, []*Flow{
 		{Table: TClassifier, Priority: PrioNormal, Match: Match{}.InPort(i.Port),
-			Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegSrcPort, i.Port), LoadReg(RegSrcSubnet, uint32(s.ID))}, Goto: TPortSecurity},
+			Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegZone, vpc), LoadReg(RegSrcPort, i.Port), LoadReg(RegSrcSubnet, uint32(s.ID))}, Goto: TPortSecurity},
 		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthIPv4).IPSrc(srcCheck(i)),
 			Goto: TARPResponder},
 		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthARP).ARPSpa(i.IP).ARPSha(i.MAC),
@@ -22,7 +22,7 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
 			Match:   Match{}.Reg(RegVPC, vpc).EthDst(v.RouterMAC).EthType(EthIPv4).IPDst(netip.PrefixFrom(i.IP, 32)),
 			Actions: []Action{SetEthSrc(v.RouterMAC), SetEthDst(i.MAC), DecTTL()}, Goto: TL2Lookup},
 		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
-			Actions: []Action{LoadReg(RegDstPort, i.Port), LoadReg(RegDstSubnet, uint32(s.ID))}, Goto: TCtLookup},
+			Actions: []Action{LoadReg(RegDstPort, i.Port), LoadReg(RegDstSubnet, uint32(s.ID)), LoadReg(RegDstVPC, vpc)}, Goto: TCtLookup},
 	})
 }
 

@@ -80,6 +80,10 @@ type Route struct {
 	// accepts packets not addressed to it (source_dest_check: false).
 	InstanceMAC     net.HardwareAddr
 	InstanceForward bool
+	// Peer is the other VPC of the peering (RoutePeering) and PeeringZone the
+	// conntrack zone of the traffic across it.
+	Peer        string
+	PeeringZone uint16
 }
 
 // SecurityGroup is a stateful, allow-only rule set.

@@ -22,7 +22,7 @@ func naclFlows(v *VPC, s *Subnet) []*Flow {
 	owner := subnetOwner(v, s)
 	vpc := uint32(v.ID)
 	src := Match{}.Reg(RegVPC, vpc).Reg(RegSrcSubnet, uint32(s.ID)).EthType(EthIPv4)
-	dst := Match{}.Reg(RegVPC, vpc).Reg(RegDstSubnet, uint32(s.ID)).EthType(EthIPv4)
+	dst := Match{}.Reg(RegDstVPC, vpc).Reg(RegDstSubnet, uint32(s.ID)).EthType(EthIPv4)
 	fs := []*Flow{
 		{Table: TEgressNACL, Priority: naclSkip, Match: src.IPDst(s.CIDR), Goto: TEgressSG, Category: CatNACL, Owner: owner},
 		{Table: TEgressNACL, Priority: naclDeny, Match: src, Category: CatNACL, Owner: owner},

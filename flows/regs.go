@@ -27,6 +27,13 @@ var (
 	// GatewayInternet sends it out through the internet gateway (elastic IPs),
 	// GatewayNATBase+n through a NAT gateway.
 	RegGateway = RegField{5, 0, 15, "gateway"}
+	// RegDstVPC is the VPC of the destination instance: RegVPC's own, or the
+	// peer's across a peering. Ingress NACLs and ingress groups key on it.
+	RegDstVPC = RegField{6, 0, 15, "dst_vpc"}
+	// RegZone is the conntrack zone of the SG stages: the VPC's id, or the
+	// peering's zone for traffic across it (the same both ways, so replies
+	// find their connection).
+	RegZone = RegField{7, 0, 15, "ct_zone"}
 )
 
 // Register values with a meaning of their own.

@@ -123,8 +123,13 @@ func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegFiel
 		return
 	}
 	// Peer and protocol clauses carry the VPC: two VPCs may use the same
-	// addresses, and their rules must never share a flow.
-	ip := Match{}.Reg(RegVPC, uint32(v.ID)).EthType(EthIPv4)
+	// addresses, and their rules must never share a flow. Ingress rules key
+	// on the destination's VPC, egress on the source's (they differ across a peering).
+	vpcReg := RegVPC
+	if ingress {
+		vpcReg = RegDstVPC
+	}
+	ip := Match{}.Reg(vpcReg, uint32(v.ID)).EthType(EthIPv4)
 	peerMatch := func(p netip.Prefix) Match {
 		if ingress {
 			return ip.IPSrc(p)

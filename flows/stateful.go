@@ -9,7 +9,7 @@ package flows
 func conntrackFlows() []*Flow {
 	ip := Match{}.EthType(EthIPv4)
 	return []*Flow{
-		{Table: TCtLookup, Priority: PrioLow, Match: ip, Actions: []Action{CT(false, RegVPC, TCtState)}},
+		{Table: TCtLookup, Priority: PrioLow, Match: ip, Actions: []Action{CT(false, RegZone, TCtState)}},
 		{Table: TCtState, Priority: PrioHigh, Match: ip.CtState(CtInv|CtTrk, 0)},
 		{Table: TCtState, Priority: PrioLow, Match: ip, Goto: TEgressNACL},
 		// Subnets without a network ACL allow everything.
@@ -22,7 +22,7 @@ func conntrackFlows() []*Flow {
 		// A packet from or to the external network has no group on that side.
 		{Table: TEgressSG, Priority: PrioHighest, Match: ip.Reg(RegSrcSubnet, SubnetOutside), Goto: TIngressNACL},
 		{Table: TIngressSG, Priority: PrioHighest, Match: ip.Reg(RegDstSubnet, SubnetOutside), Goto: TCtCommit},
-		{Table: TCtCommit, Priority: PrioNormal, Match: ip.CtState(CtNew|CtTrk, 0), Actions: []Action{CT(true, RegVPC, nil)}, Goto: TGatewayOut},
+		{Table: TCtCommit, Priority: PrioNormal, Match: ip.CtState(CtNew|CtTrk, 0), Actions: []Action{CT(true, RegZone, nil)}, Goto: TGatewayOut},
 		{Table: TCtCommit, Priority: PrioLow, Match: ip, Goto: TGatewayOut},
 	}
 }
