@@ -12,7 +12,7 @@ func Compile(t *Topology) (*Set, error) {
 	}
 	for vi := range t.VPCs {
 		v := &t.VPCs[vi]
-		fs = append(fs, localRouteFlow(v))
+		fs = append(fs, localRouteFlow(v), noRouteFlow(v))
 		fs = append(fs, gatewayFlows(v, t.External)...)
 		for si := range v.Subnets {
 			s := &v.Subnets[si]

@@ -10,7 +10,8 @@ import "net/netip"
 // they beat their own route's catch-all but never a longer prefix.
 const (
 	prioLocalRoute   uint16 = 180
-	prioRouteBase    uint16 = 101 // + 2 x prefix length (0..32): 101..165
+	prioRouteBase    uint16 = 102 // + 2 x prefix length (0..32): 102..166
+	prioNoRoute      uint16 = 101
 	prioPeerInstance uint16 = 1
 )
 
@@ -22,6 +23,14 @@ func localRouteFlow(v *VPC) *Flow {
 	return &Flow{Table: TL3Forwarding, Priority: prioLocalRoute,
 		Match:    Match{}.Reg(RegVPC, uint32(v.ID)).EthDst(v.RouterMAC).EthType(EthIPv4).IPDst(v.CIDR),
 		Category: CatRoute, Owner: vpcOwner(v) + ".local-route"}
+}
+
+// noRouteFlow drops, visibly in L3Forwarding, what is addressed to the
+// router and matched no route (rather than the L2Lookup miss).
+func noRouteFlow(v *VPC) *Flow {
+	return &Flow{Table: TL3Forwarding, Priority: prioNoRoute,
+		Match:    Match{}.Reg(RegVPC, uint32(v.ID)).EthDst(v.RouterMAC).EthType(EthIPv4),
+		Category: CatRoute, Owner: vpcOwner(v) + ".no-route"}
 }
 
 // routeFlows compile a subnet's route table: packets from the subnet to the

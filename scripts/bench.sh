@@ -12,6 +12,7 @@ br="bb$id"                  # vpcctl bridge
 tmp=$(mktemp -d)
 cleanup() {
   "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>&1 || true
+  [ -f "$tmp/inet.yaml" ] && "$BIN" destroy -f "$tmp/inet.yaml" >/dev/null 2>&1 || true
   for ns in "${p}a" "${p}b" "${p}c" "${p}d" "${p}e" "${p}f"; do ip netns del "$ns" 2>/dev/null || true; done
   ip link del "${p}br" 2>/dev/null || true
   ovs-vsctl --if-exists del-br "${p}ob" 2>/dev/null || true
@@ -85,17 +86,27 @@ done
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 routed=$(median "${on[@]}"); nosec=$(median "${off[@]}")
 
+# 6. Out to the simulated internet: through the NAT gateway and from an
+# elastic IP (source NAT in conntrack's NAT zone, on top of the SG zone).
+sed "s/BRIDGE/${br}n/" bench/internet.yaml > "$tmp/inet.yaml"
+"$BIN" apply -f "$tmp/inet.yaml" >/dev/null
+natgw=$(measure "vpcctl.${br}n.inet" 203.0.113.100 "vpcctl.${br}n.priv")
+eip=$(measure "vpcctl.${br}n.inet" 203.0.113.100 "vpcctl.${br}n.pub")
+"$BIN" destroy -f "$tmp/inet.yaml" >/dev/null
+
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo "TCP throughput, iperf3 ${SECS}s, $(date -u +%F), $(nproc) cores, kernel $(uname -r)"
 printf '%-40s %8s Gbit/s\n' "direct veth pair" "$veth" "Linux bridge" "$lbr" \
   "OVS bridge, NORMAL action" "$normal" \
   "vpcctl, same subnet, SGs" "$vpc" "vpcctl, routed, SGs + NACL (median)" "$routed" \
-  "vpcctl, routed, security off (median)" "$nosec"
+  "vpcctl, routed, security off (median)" "$nosec" \
+  "vpcctl, private -> NAT gateway -> host" "$natgw" "vpcctl, elastic IP -> host" "$eip"
 echo "ratio vpcctl same subnet / veth pair:    $(ratio "$vpc" "$veth")"
 echo "ratio vpcctl same subnet / Linux bridge: $(ratio "$vpc" "$lbr")"
 echo "ratio vpcctl routed / Linux bridge:      $(ratio "$routed" "$lbr")   (target >= 0.5)"
 echo "ratio vpcctl routed+SGs / OVS NORMAL:    $(ratio "$routed" "$normal")"
 echo "ratio vpcctl routed, SGs on / off:       $(ratio "$routed" "$nosec")   (target >= 0.8)"
+echo "ratio NAT gateway / routed inside VPC:   $(ratio "$natgw" "$routed")"
 echo
 # Control plane: 100 VPCs x 10 subnets x 10 instances' flows, next to ovs-ofctl.
 go run ./bench/flowscale
