@@ -6,6 +6,7 @@ func Compile(t *Topology) (*Set, error) {
 	var fs []*Flow
 	ids := conjIDs{}
 	members := indexMembers(t)
+	vpcs := indexVPCs(t)
 	fs = append(fs, pipelineFlows()...)
 	if t.External != nil {
 		fs = append(fs, externalFlows(t.External)...)
@@ -23,7 +24,7 @@ func Compile(t *Topology) (*Set, error) {
 			}
 			fs = append(fs, naclFlows(v, s)...)
 		}
-		fs = append(fs, securityGroupFlows(v, members, ids)...)
+		fs = append(fs, securityGroupFlows(v, members, vpcs, ids)...)
 	}
 	return NewSet(fs)
 }

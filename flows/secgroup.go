@@ -80,6 +80,17 @@ func (fm *flowMerger) flows() []*Flow {
 // groupMembers indexes every VPC's groups: VPC name -> group -> instances.
 type groupMembers map[string]map[string][]*Instance
 
+// vpcIDs maps VPC names to their ids, for rules naming another VPC's group.
+type vpcIDs map[string]uint16
+
+func indexVPCs(t *Topology) vpcIDs {
+	ids := vpcIDs{}
+	for _, v := range t.VPCs {
+		ids[v.Name] = v.ID
+	}
+	return ids
+}
+
 func indexMembers(t *Topology) groupMembers {
 	gm := groupMembers{}
 	for vi := range t.VPCs {
@@ -100,15 +111,15 @@ func indexMembers(t *Topology) groupMembers {
 
 // securityGroupFlows compile a VPC's groups. A rule costs members + peers +
 // port blocks flows (one conjunctive match), never their product.
-func securityGroupFlows(v *VPC, all groupMembers, ids conjIDs) []*Flow {
+func securityGroupFlows(v *VPC, all groupMembers, vpcs vpcIDs, ids conjIDs) []*Flow {
 	members := all[v.Name]
 	var fm flowMerger
 	for _, g := range v.SecurityGroups {
 		for _, r := range g.Ingress {
-			sgRule(&fm, ids, v, TIngressSG, TCtCommit, RegDstPort, true, members[g.Name], all, r)
+			sgRule(&fm, ids, v, TIngressSG, TCtCommit, RegDstPort, true, members[g.Name], all, vpcs, r)
 		}
 		for _, r := range g.Egress {
-			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], all, r)
+			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], all, vpcs, r)
 		}
 	}
 	return fm.flows()
@@ -118,7 +129,7 @@ func securityGroupFlows(v *VPC, all groupMembers, ids conjIDs) []*Flow {
 // clause 2 "the peer address is in the CIDR or a peer group member's", clause 3
 // "protocol and port". Clauses that match everything are left out; with one
 // clause left the rule is plain flows.
-func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegField, ingress bool, mine []*Instance, all groupMembers, r SGRule) {
+func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegField, ingress bool, mine []*Instance, all groupMembers, vpcs vpcIDs, r SGRule) {
 	if len(mine) == 0 {
 		return
 	}
@@ -145,14 +156,20 @@ func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegFiel
 	switch {
 	case r.PeerGroup != "":
 		var peers []Match
-		// A group of a peered VPC (VPC/NAME) is that VPC's members: peered
-		// VPCs never overlap, so their addresses cannot be local ones.
+		// A group of a peered VPC (VPC/NAME) is that VPC's members. Their
+		// addresses alone do not say it: another VPC peered with this one may
+		// use the same ones, so the peer side's VPC register must be the
+		// group's VPC too (the source's for ingress, the destination's for egress).
 		peerVPC := r.PeerVPC
 		if peerVPC == "" {
 			peerVPC = v.Name
 		}
+		peerReg := RegDstVPC
+		if ingress {
+			peerReg = RegVPC
+		}
 		for _, in := range all[peerVPC][r.PeerGroup] {
-			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)))
+			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)).Reg(peerReg, uint32(vpcs[peerVPC])))
 		}
 		if len(peers) == 0 {
 			return // an empty group matches nobody
