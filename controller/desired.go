@@ -245,12 +245,10 @@ func routes(t *config.Topology, v *config.VPC, rt *config.RouteTable, natID, pee
 			fr.Kind, fr.NATGateway = flows.RouteNATGateway, natID[r.Target]
 		case config.ViaPeering:
 			fr.Kind, fr.PeeringZone = flows.RoutePeering, peerZone[r.Target]
-			for _, p := range t.Peerings {
-				if p.Name == r.Target {
-					for _, other := range p.VPCs {
-						if other != v.Name {
-							fr.Peer = other
-						}
+			if p := t.Peering(r.Target); p != nil {
+				for _, other := range p.VPCs {
+					if other != v.Name {
+						fr.Peer = other
 					}
 				}
 			}

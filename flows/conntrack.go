@@ -45,6 +45,18 @@ func (m Match) ConjID(id uint32) Match {
 // CT sends the packet through conntrack in the zone held by a register field;
 // with commit it records the connection, with table it recirculates there.
 func CT(commit bool, zone RegField, table *Table) Action {
+	return ctAction(commit, table, "zone="+zone.String(), "", func(ct *of.NXActionConnTrack) (of.Action, error) {
+		mf, err := of.FindFieldHeaderByName(zone.nxm(), false)
+		if err != nil {
+			return nil, err
+		}
+		return ct.ZoneRange(mf, of.NewNXRange(zone.Lo, zone.Hi)), nil
+	})
+}
+
+// ctAction builds a ct() action: the flags and table common to every use,
+// the zone (and NAT) part set by the caller.
+func ctAction(commit bool, table *Table, zoneText, natText string, finish func(*of.NXActionConnTrack) (of.Action, error)) Action {
 	parts := []string{}
 	if commit {
 		parts = append(parts, "commit")
@@ -52,20 +64,19 @@ func CT(commit bool, zone RegField, table *Table) Action {
 	if table != nil {
 		parts = append(parts, "table="+table.Name)
 	}
-	parts = append(parts, "zone="+zone.String())
+	parts = append(parts, zoneText)
+	if natText != "" {
+		parts = append(parts, natText)
+	}
 	return Action{"ct(" + strings.Join(parts, ",") + ")", func() (of.Action, error) {
-		mf, err := of.FindFieldHeaderByName(zone.nxm(), false)
-		if err != nil {
-			return nil, err
-		}
-		ct := of.NewNXActionConnTrack().ZoneRange(mf, of.NewNXRange(zone.Lo, zone.Hi))
+		ct := of.NewNXActionConnTrack()
 		if commit {
 			ct = ct.Commit()
 		}
 		if table != nil {
 			ct = ct.Table(table.ID)
 		}
-		return ct, nil
+		return finish(ct)
 	}}
 }
 
@@ -94,30 +105,14 @@ const (
 // CTNAT sends the packet through conntrack in a fixed zone with address
 // translation; with table it recirculates there (the translated packet).
 func CTNAT(commit bool, zone uint16, table *Table, kind NATKind, addr netip.Addr) Action {
-	parts := []string{}
-	if commit {
-		parts = append(parts, "commit")
-	}
-	if table != nil {
-		parts = append(parts, "table="+table.Name)
-	}
-	parts = append(parts, "zone="+itoa(uint64(zone)))
+	natText := "nat"
 	switch kind {
 	case NATSrc:
-		parts = append(parts, "nat(src="+addr.String()+")")
+		natText = "nat(src=" + addr.String() + ")"
 	case NATDst:
-		parts = append(parts, "nat(dst="+addr.String()+")")
-	default:
-		parts = append(parts, "nat")
+		natText = "nat(dst=" + addr.String() + ")"
 	}
-	return Action{"ct(" + strings.Join(parts, ",") + ")", func() (of.Action, error) {
-		ct := of.NewNXActionConnTrack().ZoneImm(zone)
-		if commit {
-			ct = ct.Commit()
-		}
-		if table != nil {
-			ct = ct.Table(table.ID)
-		}
+	return ctAction(commit, table, "zone="+itoa(uint64(zone)), natText, func(ct *of.NXActionConnTrack) (of.Action, error) {
 		nat := of.NewNXActionCTNAT()
 		switch kind {
 		case NATSrc, NATDst:
@@ -133,6 +128,6 @@ func CTNAT(commit bool, zone uint16, table *Table, kind NATKind, addr netip.Addr
 		// NXActionCTNAT.Len pads its length to 8 bytes; call it before the
 		// conntrack action adds it up (AddAction reads Len).
 		nat.Len()
-		return ct.AddAction(nat), nil
-	}}
+		return ct.ZoneImm(zone).AddAction(nat), nil
+	})
 }

@@ -163,3 +163,13 @@ func cookieDiff(a, b map[string]string) []string {
 	sort.Strings(d)
 	return d
 }
+
+// blocked is the same probes expected to fail.
+func blocked(ps []probe) []probe {
+	out := make([]probe, len(ps))
+	for i, p := range ps {
+		p.want = false
+		out[i] = p
+	}
+	return out
+}

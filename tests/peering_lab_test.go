@@ -12,15 +12,7 @@ import (
 // lab04Page fetches http://ADDRESS:8080/name from inside an instance (one
 // try, curl -m 3) and returns the body and curl's exit code.
 func lab04Page(br, from, addr string) (string, int) {
-	cmd := exec.Command(vpcctlBin, "exec", "--bridge", br, from, "--", "curl", "-s", "-m", "3", "http://"+addr+":8080/name")
-	out, err := cmd.Output()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-	}
-	return strings.TrimSpace(string(out)), code
+	return curlOnce(br, from, "http://"+addr+":8080/name")
 }
 
 // lab04Reaches checks that from gets want from addr (retrying for up to 20 s:
