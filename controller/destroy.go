@@ -64,8 +64,12 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 	// Return only once ovs-vswitchd has let go of the ports' devices.
 	errs = append(errs, db.WaitApplied(ctx))
 	for _, p := range ports {
-		if p.Type == "" { // internal ports vanish with their OVS port
+		switch p.Type {
+		case "":
 			errs = append(errs, host.DeleteVeth(p.Name))
+		case "internal":
+			// Normally gone with their OVS port; not a tap left by a crashed ovs-vswitchd.
+			errs = append(errs, host.DeleteLeftoverTap(p.Name))
 		}
 	}
 	errs = append(errs, host.RemoveBridgeState(bridge))

@@ -127,3 +127,27 @@ func moveToHost(nsh *netlink.Handle, l netlink.Link) error {
 	}
 	return nil
 }
+
+// DeleteLeftoverTap deletes the host device of an internal port whose OVS
+// port is gone, if one is left. ovs-vswitchd (userspace datapath) makes
+// internal ports persistent taps and deletes them with the port, but a tap
+// it made before a crash, moved back out of a deleted namespace, is nobody's
+// and persists.
+func DeleteLeftoverTap(port string) error {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	l, err := linkIfExists(h, port)
+	if err != nil || l == nil {
+		return err
+	}
+	if !isInternalPort(l) {
+		return fmt.Errorf("%s is a %s, not an OVS internal port: not deleting it", port, l.Type())
+	}
+	if err := h.LinkDel(l); err != nil {
+		return fmt.Errorf("delete leftover tap %s: %w", port, err)
+	}
+	return nil
+}
