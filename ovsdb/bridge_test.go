@@ -95,6 +95,10 @@ func TestEnsureBridgeUpdatesOnlyWhatDiffers(t *testing.T) {
 	}
 	// Someone else's external id key on the bridge is left alone.
 	o.vsctl(t, "br-set-external-id", br, "operator-note", "hello")
+	seen(t, "the operator's external id", func() bool {
+		b, err := c.bridge(ctx, br)
+		return err == nil && b.ExternalIDs["operator-note"] == "hello"
+	})
 
 	spec.ExternalIDs = map[string]string{"vpcctl-file": "/srv/other.yaml"}
 	spec.TableNames = map[uint8]string{0: "classifier", 10: "route", 30: "output"} // rename 10, drop 20, add 30
@@ -124,6 +128,10 @@ func TestEnsureBridgeUpdatesOnlyWhatDiffers(t *testing.T) {
 
 	// fail_mode changed behind vpcctl's back is set back to secure.
 	o.vsctl(t, "set-fail-mode", br, "standalone")
+	seen(t, "fail_mode standalone", func() bool {
+		b, err := c.bridge(ctx, br)
+		return err == nil && b.FailMode != nil && *b.FailMode == "standalone"
+	})
 	oneWrite(t, c, "EnsureBridge after fail_mode change", func() error { return c.EnsureBridge(ctx, spec) })
 	if got := o.vsctl(t, "get-fail-mode", br); got != "secure" {
 		t.Errorf("fail_mode = %s", got)
@@ -131,6 +139,10 @@ func TestEnsureBridgeUpdatesOnlyWhatDiffers(t *testing.T) {
 
 	// The bridge's own port removed behind vpcctl's back is put back.
 	o.vsctl(t, "--", "--id=@p", "get", "Port", br, "--", "remove", "Bridge", br, "ports", "@p")
+	seen(t, "the local port removed", func() bool {
+		b, err := c.bridge(ctx, br)
+		return err == nil && len(b.Ports) == 0
+	})
 	oneWrite(t, c, "EnsureBridge after local port removal", func() error { return c.EnsureBridge(ctx, spec) })
 	if got := o.vsctl(t, "get", "Interface", br, "type"); got != "internal" {
 		t.Errorf("local interface type = %s", got)

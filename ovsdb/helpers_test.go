@@ -177,3 +177,16 @@ func oneWrite(t *testing.T, c *Client, what string, fn func() error) {
 		t.Fatalf("%s: %d writes, want 1", what, n)
 	}
 }
+
+// seen waits until the client's cache shows a change another client (like
+// ovs-vsctl) made: the monitor update reaches it asynchronously, after
+// ovs-vsctl has returned. Without the wait a test acts on the old state.
+func seen(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("the client's cache never showed %s", what)
+}

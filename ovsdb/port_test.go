@@ -34,6 +34,7 @@ func TestPortAddListDelete(t *testing.T) {
 	// A foreign port on vpcctl's bridge is neither listed nor touched.
 	foreign := name("fp")
 	o.vsctl(t, "add-port", br, foreign, "--", "set", "Interface", foreign, "type=internal")
+	seen(t, "the foreign port", func() bool { _, err := c.port(ctx, foreign); return err == nil })
 	ports, err := c.ListPorts(ctx, br)
 	if err != nil {
 		t.Fatal(err)
