@@ -131,6 +131,13 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 	for _, n := range names {
 		keys = append(keys, ":nat:"+n)
 	}
+	var natKeys []string
+	for _, v := range t.VPCs {
+		for _, n := range v.NATGateways {
+			natKeys = append(natKeys, v.Name+"/"+n.Name)
+		}
+	}
+	natIDs := natGatewayIDs(natKeys)
 	peerZone := map[string]uint16{}
 	for _, p := range t.Peerings {
 		keys = append(keys, ":peering:"+p.Name)
@@ -147,8 +154,8 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 	for _, v := range t.VPCs {
 		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name), NATZone: extra[":nat:"+v.Name]}
 		natID := map[string]uint16{}
-		for ni, n := range v.NATGateways {
-			id := flows.GatewayNATBase + uint16(ni)
+		for _, n := range v.NATGateways {
+			id := natIDs[v.Name+"/"+n.Name]
 			natID[n.Name] = id
 			fv.NATGateways = append(fv.NATGateways, flows.NATGateway{Name: n.Name, Owner: n.Pos.Path(), ID: id, PublicIP: n.PublicAddr})
 		}

@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"net"
 	"sort"
+
+	"github.com/vpcctl/vpcctl/flows"
 )
 
 // vpcIDs gives every VPC a stable 16-bit id (its register value and conntrack
@@ -21,6 +23,17 @@ func vpcIDs(names []string) map[string]uint16 {
 func extraIDs(ids map[string]uint16, keys []string) map[string]uint16 {
 	used := make(map[uint16]bool, len(ids)+len(keys))
 	for _, id := range ids {
+		used[id] = true
+	}
+	return hashIDs(keys, used)
+}
+
+// natGatewayIDs gives every NAT gateway ("vpc/name") its RegGateway value,
+// hashed like the VPC ids so that adding or removing one NAT gateway leaves
+// the others' flows alone; values below GatewayNATBase mean something else.
+func natGatewayIDs(keys []string) map[string]uint16 {
+	used := map[uint16]bool{}
+	for id := uint16(0); id < flows.GatewayNATBase; id++ {
 		used[id] = true
 	}
 	return hashIDs(keys, used)

@@ -25,7 +25,8 @@ var (
 	RegDstSubnet = RegField{4, 0, 15, "dst_subnet"}
 	// RegGateway is the gateway a route chose: 0 keeps the packet inside the VPC,
 	// GatewayInternet sends it out through the internet gateway (elastic IPs),
-	// GatewayNATBase+n through a NAT gateway.
+	// a value >= GatewayNATBase through that NAT gateway (the controller
+	// hashes it from the gateway's name, so it is stable).
 	RegGateway = RegField{5, 0, 15, "gateway"}
 	// RegDstVPC is the VPC of the destination instance: RegVPC's own, or the
 	// peer's across a peering. Ingress NACLs and ingress groups key on it.
