@@ -17,9 +17,10 @@ import (
 // inetPy is the helper of the internet tests, run inside namespaces (serve)
 // and in the host namespace (capture).
 //
-//	serve PORT LOG READY LIFETIME
+//	serve PORT LOG READY LIFETIME [ADDRESS]
 //	    an HTTP server whose page is "client=ADDRESS" (the peer it sees);
-//	    every accepted connection appends its peer address to LOG.
+//	    every accepted connection appends its peer address to LOG. It
+//	    listens on ADDRESS only when given (all addresses otherwise).
 //	capture SECONDS STOP OUT READY IFACES OWN
 //	    an AF_PACKET capture (all protocols) in the calling namespace: every
 //	    IPv4 packet or ARP frame seen on one of IFACES (comma-separated) with
@@ -32,7 +33,7 @@ import (
 const inetPy = `import ipaddress, os, socket, sys, threading, time
 
 
-def serve(port, log, ready, lifetime):
+def serve(port, log, ready, lifetime, bind="0.0.0.0"):
     import http.server
 
     lock = threading.Lock()
@@ -58,7 +59,7 @@ def serve(port, log, ready, lifetime):
                     f.write(client_address[0] + "\n")
             return True
 
-    s = Server(("0.0.0.0", port), Who)
+    s = Server((bind, port), Who)
     threading.Thread(target=s.serve_forever, daemon=True).start()
     with open(ready, "w") as f:
         f.write("ready\n")
@@ -139,7 +140,7 @@ def capture(seconds, stop, out, ready, ifaces, own):
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "serve":
-        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5]))
+        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5]), *sys.argv[6:7])
     elif cmd == "capture":
         capture(float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7])
     else:
