@@ -24,12 +24,12 @@ type BridgeStatus struct {
 // InstanceStatus is one attached instance.
 type InstanceStatus struct {
 	Name      string `json:"name"`
-	VPC       string `json:"vpc"`
+	VPC       string `json:"vpc"` // "" on the external network
 	Subnet    string `json:"subnet"`
 	IP        string `json:"ip"`
 	MAC       string `json:"mac"`
 	Attach    string `json:"attach"`
-	Namespace string `json:"namespace"`
+	Namespace string `json:"namespace"` // "" for the external gateway's port in the host namespace
 	Port      string `json:"port"`
 	Ofport    int    `json:"ofport"`
 	State     string `json:"state"` // up | no-namespace | port-error: ...
@@ -62,11 +62,14 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 				Attach: id[keyAttach], Port: p.Name, Ofport: p.Ofport,
 				Namespace: host.NamespaceName(b.Name, id[keyInstance]),
 			}
+			if is.Attach == "host" {
+				is.Namespace = "" // external.attach: host: the port is in the host namespace
+			}
 			is.State = "up"
 			switch {
 			case p.Error != "":
 				is.State = "port-error: " + p.Error
-			case !host.NamespaceExists(is.Namespace):
+			case is.Namespace != "" && !host.NamespaceExists(is.Namespace):
 				is.State = "no-namespace"
 			}
 			if pid, cmd, ok := host.WorkloadInfo(b.Name, is.Name); ok {

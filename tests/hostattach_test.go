@@ -3,6 +3,7 @@ package tests
 import (
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,8 +63,11 @@ func TestExternalAttachHost(t *testing.T) {
 	waitReady(t, dir, "web1", "app1")
 
 	gw := instances(t, br)["external-gateway"]
-	if gw.Attach != "host" || gw.Port == "" {
-		t.Fatalf("status: external-gateway = %+v, want an attachment of kind host", gw)
+	if gw.Attach != "host" || gw.Port == "" || gw.Namespace != "" || gw.State != "up" || gw.IP != extGateway {
+		t.Fatalf("status: external-gateway = %+v, want an attachment of kind host, up, in the host namespace, holding %s", gw, extGateway)
+	}
+	if out := mustVpcctl(t, "status"); !regexp.MustCompile(`(?m)^` + br + `\s+-\s+external\s+external-gateway\s+` + regexp.QuoteMeta(extGateway) + `\s+\S+\s+\(host\)\s`).MatchString(out) {
+		t.Errorf("status does not show the gateway port in the host namespace:\n%s", out)
 	}
 	port := gw.Port
 	// Everything the host sends below is bound to the port (SO_BINDTODEVICE):

@@ -228,7 +228,7 @@ func attackVictim(t *testing.T, br string, atk, victim instance, attack func()) 
 
 // instance is one row of `vpcctl status -o json`.
 type instance struct {
-	Name, VPC, Subnet, IP, MAC, Attach, Namespace, Port string
+	Name, VPC, Subnet, IP, MAC, Attach, Namespace, Port, State string
 }
 
 // iface is the instance's interface inside its namespace: internal ports keep their OVS name.

@@ -35,8 +35,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "BRIDGE\tVPC\tSUBNET\tINSTANCE\tIP\tMAC\tNAMESPACE\tPORT\tOFPORT\tSTATE")
 			for _, b := range st.Bridges {
 				for _, i := range b.Instances {
+					vpc, ns := i.VPC, i.Namespace
+					if vpc == "" {
+						vpc = "-" // the external network's hosts and gateway port
+					}
+					if ns == "" {
+						ns = "(host)"
+					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
-						b.Name, i.VPC, i.Subnet, i.Name, i.IP, i.MAC, i.Namespace, i.Port, i.Ofport, i.State)
+						b.Name, vpc, i.Subnet, i.Name, i.IP, i.MAC, ns, i.Port, i.Ofport, i.State)
 				}
 			}
 			return tw.Flush()
