@@ -118,3 +118,44 @@ func MoveIPSrcToDst() Action { return move(fIPSrc, fIPDst, 32) }
 func DecTTL() Action {
 	return Action{"dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil }}
 }
+
+// Resubmit runs the packet through another table (backwards too) and then
+// comes back (NXAST_RESUBMIT_TABLE, in_port unchanged).
+func Resubmit(t *Table) Action {
+	return Action{"resubmit(," + t.Name + ")", func() (of.Action, error) {
+		return of.NewNXActionResubmitTableAction(of.OFPP_IN_PORT, t.ID), nil
+	}}
+}
+
+// CtClear forgets the packet's conntrack state, so that a later ct() looks
+// its connection up afresh: userspace OVS otherwise reuses the connection
+// the packet already met in the same zone. libOpenflow knows the subtype
+// (NXAST_CT_CLEAR) but has no action type for it.
+func CtClear() Action {
+	return Action{"ct_clear", func() (of.Action, error) { return newNXCtClear(), nil }}
+}
+
+// nxCtClear is the 16-byte ct_clear action: the Nicira header and 6 bytes of padding.
+type nxCtClear struct{ *of.NXActionHeader }
+
+func newNXCtClear() *nxCtClear {
+	h := of.NewNxActionHeader(of.NXAST_CT_CLEAR)
+	h.Length = 16
+	return &nxCtClear{h}
+}
+
+func (a *nxCtClear) Len() uint16 { return 16 }
+
+func (a *nxCtClear) MarshalBinary() ([]byte, error) {
+	data := make([]byte, 16)
+	h, err := a.NXActionHeader.MarshalBinary()
+	copy(data, h)
+	return data, err
+}
+
+func (a *nxCtClear) UnmarshalBinary(data []byte) error {
+	if len(data) < 16 {
+		return fmt.Errorf("ct_clear: %d bytes, want 16", len(data))
+	}
+	return a.NXActionHeader.UnmarshalBinary(data[:of.NxActionHeaderLength])
+}

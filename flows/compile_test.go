@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"encoding/hex"
 	"flag"
 	"net"
 	"net/netip"
@@ -120,5 +121,22 @@ func TestDuplicateSlotIsRejected(t *testing.T) {
 	_, err := NewSet([]*Flow{{Table: TClassifier, Priority: 5, Match: m}, {Table: TClassifier, Priority: 5, Match: m, Goto: TPortSecurity}})
 	if err == nil {
 		t.Fatal("two flows in the same slot were accepted")
+	}
+}
+
+// ct_clear is built by hand (libOpenflow has no type for it): the bytes
+// OVS expects, as ovs-ofctl encodes "actions=ct_clear".
+func TestCtClearWire(t *testing.T) {
+	a, err := CtClear().build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ffff001000002320002b000000000000" // experimenter, len 16, Nicira, subtype 43, padding
+	if got := hex.EncodeToString(b); got != want || a.Len() != 16 {
+		t.Errorf("ct_clear = %s (len %d), want %s", got, a.Len(), want)
 	}
 }

@@ -89,6 +89,7 @@ func gatewayFlows(v *VPC, e *External) []*Flow {
 			{Table: TGatewayInSt, Priority: PrioHigh, Match: Match{}.Reg(RegVPC, vpc).EthType(EthIPv4).IPDst(host32(n.PublicIP))},
 			{Table: TGatewayOut, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).Reg(RegGateway, uint32(n.ID)).EthType(EthIPv4),
 				Actions: []Action{CTNAT(true, v.NATZone, TExternalFwd, NATSrc, n.PublicIP)}},
+			hairpin(e, n.PublicIP),
 		})...)
 	}
 	public := false
@@ -109,6 +110,7 @@ func gatewayFlows(v *VPC, e *External) []*Flow {
 				{Table: TGatewayOut, Priority: PrioNormal,
 					Match:   Match{}.Reg(RegVPC, vpc).Reg(RegGateway, uint32(GatewayInternet)).Reg(RegSrcPort, i.Port).EthType(EthIPv4),
 					Actions: []Action{CTNAT(true, v.NATZone, TExternalFwd, NATSrc, i.PublicIP)}},
+				hairpin(e, i.PublicIP),
 			})...)
 		}
 	}
@@ -120,4 +122,21 @@ func gatewayFlows(v *VPC, e *External) []*Flow {
 			Actions: []Action{SetEthDst(v.RouterMAC)}, Goto: TL3Forwarding, Category: CatVPC, Owner: vpcOwner(v)})
 	}
 	return fs
+}
+
+// hairpin sends a packet that left a VPC for a public IP of this bridge back
+// in, as the internet would: it arrives on the external network from the
+// gateway, with the registers of a packet from outside, and meets the public
+// IP's NAT in GatewayIn. ct_clear first: the packet was just translated in
+// a NAT zone, maybe the same one, and must be looked up again as a new
+// packet there (userspace OVS would otherwise reuse the connection it met:
+// without ct_clear, a hairpin inside one VPC gets no reply).
+func hairpin(e *External, public netip.Addr) *Flow {
+	return &Flow{Table: TExternalFwd, Priority: PrioNormal, Match: Match{}.EthType(EthIPv4).IPDst(host32(public)),
+		Actions: []Action{
+			CtClear(), SetEthSrc(e.MAC), SetEthDst(e.MAC),
+			LoadReg(RegVPC, uint32(e.ID)), LoadReg(RegSrcPort, 0), LoadReg(RegDstPort, 0),
+			LoadReg(RegSrcSubnet, SubnetOutside), LoadReg(RegDstSubnet, 0), LoadReg(RegGateway, 0),
+			LoadReg(RegDstVPC, 0), LoadReg(RegZone, 0), Resubmit(TGatewayIn),
+		}}
 }

@@ -29,7 +29,7 @@ var (
 	TIngressSG    = &Table{Name: "IngressSecurityGroup", Doc: "security groups of the destination instance (replies pass: stateful)", Next: []string{"ConntrackCommit"}}
 	TCtCommit     = &Table{Name: "ConntrackCommit", Doc: "new connections allowed by both sides are committed, once", Next: []string{"GatewayOut"}}
 	TGatewayOut   = &Table{Name: "GatewayOut", Doc: "leaving the VPC: source NAT to the NAT gateway's or the instance's elastic IP (no public IP: drop)", Next: []string{"ExternalForwarding", "Output"}}
-	TExternalFwd  = &Table{Name: "ExternalForwarding", Doc: "on the external network: destination host's MAC and port; other addresses drop (or go to the host port)", Next: []string{"Output"}}
+	TExternalFwd  = &Table{Name: "ExternalForwarding", Doc: "on the external network: destination host's MAC and port; a public IP of this bridge goes back in through GatewayIn (hairpin); other addresses drop (or go to the host port)", Next: []string{"Output"}}
 	TOutput       = &Table{Name: "Output", Doc: "send to the port chosen by the lookup stages"}
 )
 
