@@ -47,9 +47,13 @@ func GetFlows(ctx context.Context, o Options, f FlowFilter) ([]FlowRow, error) {
 		if f.Bridge != "" && b.Name != f.Bridge {
 			continue
 		}
-		set, err := compiledFromFile(ctx, db, b)
+		topo, set, err := compiledFromFile(ctx, db, b)
 		if err != nil {
 			o.Log.Warn("cannot annotate flows", "bridge", b.Name, "err", err)
+		}
+		var owners []string
+		if f.Instance != "" && topo != nil {
+			owners = instanceOwners(topo, f)
 		}
 		conn, err := ofconn.Dial(ctx, o.mgmtTarget(b.Name))
 		if err != nil {
@@ -75,7 +79,7 @@ func GetFlows(ctx context.Context, o Options, f FlowFilter) ([]FlowRow, error) {
 				r.Flow = fmt.Sprintf("table=%s, priority=%d (not produced by the recorded file: stale)", r.Table, st.Priority)
 				r.Owner = flows.CookieCategory(st.Cookie).String() + "?"
 			}
-			if !matchesFilter(r.Owner, f) {
+			if !matchesFilter(r.Owner, f, owners) {
 				continue
 			}
 			rows = append(rows, r)
@@ -84,14 +88,62 @@ func GetFlows(ctx context.Context, o Options, f FlowFilter) ([]FlowRow, error) {
 	return rows, nil
 }
 
-func matchesFilter(owner string, f FlowFilter) bool {
+// matchesFilter says whether a flow of these owners (comma-separated) is
+// shown. With --instance, owners lists the config paths that decide for the
+// instance (see instanceOwners); without a topology it is empty and only
+// the instance's own flows match.
+func matchesFilter(owner string, f FlowFilter, owners []string) bool {
 	if f.VPC != "" && !strings.HasPrefix(owner, "vpcs["+f.VPC+"]") {
 		return false
 	}
-	if f.Instance != "" && !strings.Contains(owner, ".instances["+f.Instance+"]") {
-		return false
+	if f.Instance == "" {
+		return true
 	}
-	return true
+	if strings.Contains(owner, ".instances["+f.Instance+"]") {
+		return true
+	}
+	for _, own := range strings.Split(owner, ", ") {
+		for _, o := range owners {
+			if own == o || strings.HasPrefix(own, o+".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// instanceOwners are the config paths whose flows decide for the instance
+// f.Instance (in f.VPC, or in any VPC that has one of that name): its security
+// groups' rules, its subnet's network ACL and its subnet's route table.
+func instanceOwners(t *config.Topology, f FlowFilter) []string {
+	var owners []string
+	for _, v := range t.VPCs {
+		if f.VPC != "" && v.Name != f.VPC {
+			continue
+		}
+		for _, in := range v.Instances {
+			if in.Name != f.Instance {
+				continue
+			}
+			for _, g := range in.SecurityGroups {
+				if sg := v.SecurityGroup(g); sg != nil {
+					owners = append(owners, sg.Pos.Path())
+				}
+			}
+			for _, s := range v.Subnets {
+				if s.Name != in.Subnet {
+					continue
+				}
+				if s.ACL != nil {
+					owners = append(owners, s.ACL.Pos.Path())
+				}
+				if s.Table != nil {
+					owners = append(owners, s.Table.Pos.Path())
+				}
+			}
+		}
+	}
+	return owners
 }
 
 func tableName(id uint8) string {
@@ -103,24 +155,25 @@ func tableName(id uint8) string {
 
 // compiledFromFile recompiles the topology recorded on a bridge with the
 // bridge's current port numbers.
-func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo) (*flows.Set, error) {
+func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo) (*config.Topology, *flows.Set, error) {
 	file := b.ExternalIDs[keyFile]
 	if file == "" {
-		return nil, fmt.Errorf("bridge records no topology file")
+		return nil, nil, fmt.Errorf("bridge records no topology file")
 	}
 	t, _, err := config.Load(file)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, nil, fmt.Errorf("%s: %w", file, err)
 	}
 	ports, err := db.ListPorts(ctx, b.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ofports := map[string]int{}
 	for _, p := range ports {
 		ofports[p.Name] = p.Ofport
 	}
-	return flows.Compile(flowTopology(t, attachments(t, ports), ofports))
+	set, err := flows.Compile(flowTopology(t, attachments(t, ports), ofports))
+	return t, set, err
 }
 
 // CheckHost checks what `apply` will need, without changing anything: root,

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/vpcctl/vpcctl/config"
-	"github.com/vpcctl/vpcctl/flows"
 )
 
 // compileYAML compiles a topology given as YAML, with the port numbers a
@@ -16,15 +15,7 @@ func compileYAML(t *testing.T, doc string) map[string][]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	atts := attachments(topo, nil)
-	ofports := map[string]int{}
-	for _, a := range atts {
-		ofports[a.Port] = a.OfportRequest
-	}
-	set, err := flows.Compile(flowTopology(topo, atts, ofports))
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := compileFresh(t, topo)
 	byOwner := map[string][]string{}
 	for _, f := range set.Flows {
 		byOwner[f.Owner] = append(byOwner[f.Owner], f.String())

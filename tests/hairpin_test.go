@@ -12,27 +12,10 @@ import (
 // and app (private, behind the NAT gateway).
 func hairpinVPC(name, natAddr, webEIP, closedEIP, script, dir string) string {
 	run := func(n string) string { return inetServe(script, dir, n) }
-	return `  - name: ` + name + `
-    cidr: 10.80.0.0/16
-    internet_gateway: true
-    subnets:
-      - {name: public, cidr: 10.80.1.0/24, route_table: public-rt}
-      - {name: private, cidr: 10.80.2.0/24, route_table: private-rt}
-    route_tables:
-      - {name: public-rt, routes: [{destination: 0.0.0.0/0, via: internet-gateway}]}
-      - {name: private-rt, routes: [{destination: 0.0.0.0/0, via: nat-gateway/nat}]}
-    nat_gateways:
-      - {name: nat, subnet: public, public_ip: ` + natAddr + `}
-    security_groups:
-      - name: web
-        ingress:
-          - {protocol: tcp, ports: "8080", source: 0.0.0.0/0}
-          - {protocol: icmp, source: 0.0.0.0/0}
-    instances:
-      - {name: web-` + name + `, subnet: public, ip: 10.80.1.10, public_ip: ` + webEIP + `, security_groups: [web], run: ` + run("web-"+name) + `}
-      - {name: closed-` + name + `, subnet: public, ip: 10.80.1.11, public_ip: ` + closedEIP + `, run: ` + run("closed-"+name) + `}
-      - {name: app-` + name + `, subnet: private, ip: 10.80.2.10, security_groups: [web], run: ` + run("app-"+name) + `}
-`
+	return twoTierVPC(name, "10.80", natAddr, `      - {name: web-`+name+`, subnet: public, ip: 10.80.1.10, public_ip: `+webEIP+`, security_groups: [web], run: `+run("web-"+name)+`}
+      - {name: closed-`+name+`, subnet: public, ip: 10.80.1.11, public_ip: `+closedEIP+`, run: `+run("closed-"+name)+`}
+      - {name: app-`+name+`, subnet: private, ip: 10.80.2.10, security_groups: [web], run: `+run("app-"+name)+`}
+`)
 }
 
 // TestInternetHairpin: traffic from a VPC to a public IP of the same bridge

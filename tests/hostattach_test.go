@@ -25,26 +25,9 @@ func hostAttachTopology(script, dir string) string {
   gateway: ` + extGateway + `
   attach: host
 vpcs:
-  - name: edge
-    cidr: 10.70.0.0/16
-    internet_gateway: true
-    subnets:
-      - {name: public, cidr: 10.70.1.0/24, route_table: public-rt}
-      - {name: private, cidr: 10.70.2.0/24, route_table: private-rt}
-    route_tables:
-      - {name: public-rt, routes: [{destination: 0.0.0.0/0, via: internet-gateway}]}
-      - {name: private-rt, routes: [{destination: 0.0.0.0/0, via: nat-gateway/nat1}]}
-    nat_gateways:
-      - {name: nat1, subnet: public, public_ip: ` + hostNATIP + `}
-    security_groups:
-      - name: web
-        ingress:
-          - {protocol: tcp, ports: "8080", source: 0.0.0.0/0}
-          - {protocol: icmp, source: 0.0.0.0/0}
-    instances:
-      - {name: web1, subnet: public, ip: 10.70.1.10, public_ip: ` + hostEIP + `, security_groups: [web], run: ` + run("web1") + `}
-      - {name: app1, subnet: private, ip: 10.70.2.10, security_groups: [web], run: ` + run("app1") + `}
-`
+` + twoTierVPC("edge", "10.70", hostNATIP, `      - {name: web1, subnet: public, ip: 10.70.1.10, public_ip: `+hostEIP+`, security_groups: [web], run: `+run("web1")+`}
+      - {name: app1, subnet: private, ip: 10.70.2.10, security_groups: [web], run: `+run("app1")+`}
+`)
 }
 
 // TestExternalAttachHost checks SPEC's `external.attach: host`: an internal

@@ -182,6 +182,35 @@ func externalSection(script, dir string) string {
 `
 }
 
+// webGroupYAML is the security_groups section of the internet tests: web
+// takes 8080 and ping from anywhere, so that only the gateways decide.
+const webGroupYAML = `    security_groups:
+      - name: web
+        ingress:
+          - {protocol: tcp, ports: "8080", source: 0.0.0.0/0}
+          - {protocol: icmp, source: 0.0.0.0/0}
+`
+
+// twoTierVPC is a VPC NET.0.0/16 (NET like "10.80") with a public subnet
+// NET.1.0/24 (0.0.0.0/0 via the internet gateway) and a private one NET.2.0/24
+// (0.0.0.0/0 via its NAT gateway nat at natAddr), the web group, and the
+// given instance lines.
+func twoTierVPC(name, net, natAddr, instances string) string {
+	return `  - name: ` + name + `
+    cidr: ` + net + `.0.0/16
+    internet_gateway: true
+    subnets:
+      - {name: public, cidr: ` + net + `.1.0/24, route_table: public-rt}
+      - {name: private, cidr: ` + net + `.2.0/24, route_table: private-rt}
+    route_tables:
+      - {name: public-rt, routes: [{destination: 0.0.0.0/0, via: internet-gateway}]}
+      - {name: private-rt, routes: [{destination: 0.0.0.0/0, via: nat-gateway/nat}]}
+    nat_gateways:
+      - {name: nat, subnet: public, public_ip: ` + natAddr + `}
+` + webGroupYAML + `    instances:
+` + instances
+}
+
 // peersLogged is what a serve workload has logged: one peer address a line.
 func peersLogged(dir, name string) []string {
 	b, _ := os.ReadFile(filepath.Join(dir, name+".log"))

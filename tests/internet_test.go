@@ -55,12 +55,7 @@ vpcs:
           - {destination: 10.50.3.0/24, via: nat-gateway/nat1}
     nat_gateways:
       - {name: nat1, subnet: public, public_ip: ` + natIP + `}
-    security_groups:
-      - name: web
-        ingress:
-          - {protocol: tcp, ports: "8080", source: 0.0.0.0/0}
-          - {protocol: icmp, source: 0.0.0.0/0}
-    instances:
+` + webGroupYAML + `    instances:
       - {name: web1, subnet: public, ip: ` + inetWeb1 + `, public_ip: ` + web1EIP + `, security_groups: [web], run: ` + run("web1") + `}
       - {name: quiet, subnet: public, ip: 10.50.1.30, public_ip: ` + quietEIP + `, run: ` + run("quiet") + `}
       - {name: pub2, subnet: public, ip: ` + inetPub2 + `, security_groups: [web], run: ` + run("pub2") + `}
@@ -255,24 +250,7 @@ func TestInternetGateways(t *testing.T) {
 
 // sameCIDRVPC is one tenant of TestInternetSameCIDRTwoNATGateways.
 func sameCIDRVPC(name, natAddr, script, dir string) string {
-	return `  - name: ` + name + `
-    cidr: 10.60.0.0/16
-    internet_gateway: true
-    subnets:
-      - {name: public, cidr: 10.60.1.0/24, route_table: public-rt}
-      - {name: private, cidr: 10.60.2.0/24, route_table: private-rt}
-    route_tables:
-      - name: public-rt
-        routes:
-          - {destination: 0.0.0.0/0, via: internet-gateway}
-      - name: private-rt
-        routes:
-          - {destination: 0.0.0.0/0, via: nat-gateway/nat}
-    nat_gateways:
-      - {name: nat, subnet: public, public_ip: ` + natAddr + `}
-    instances:
-      - {name: app-` + name + `, subnet: private, ip: 10.60.2.10}
-`
+	return twoTierVPC(name, "10.60", natAddr, "      - {name: app-"+name+", subnet: private, ip: 10.60.2.10}\n")
 }
 
 // TestInternetSameCIDRTwoNATGateways: two VPCs with the same CIDR and the

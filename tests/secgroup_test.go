@@ -605,6 +605,29 @@ func TestSecurityGroups(t *testing.T) {
 		if after := cookiesOwnedBy(flowRows(t, br), unrelated...); strings.Join(after, "\n") != strings.Join(before, "\n") {
 			t.Errorf("flows of rules that do not name client changed:\nbefore\n%s\nafter\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 		}
+		// `flows --instance dflt1` now lists client's rules too (and no other group's).
+		var inst []flowRow
+		if err := json.Unmarshal([]byte(mustVpcctl(t, "flows", "--bridge", br, "--instance", "dflt1", "-o", "json")), &inst); err != nil {
+			t.Fatal(err)
+		}
+		groups := map[string]bool{}
+		for _, r := range inst {
+			mine := false
+			for _, own := range strings.Split(r.Owner, ", ") {
+				for _, g := range []string{"client", "default"} {
+					if strings.HasPrefix(own, "vpcs[sg].security_groups["+g+"].") {
+						groups[g], mine = true, true
+					}
+				}
+				mine = mine || strings.HasPrefix(own, "vpcs[sg].instances[dflt1]") || strings.HasPrefix(own, "vpcs[sg].route_tables[") || strings.HasPrefix(own, "vpcs[sg].network_acls[")
+			}
+			if !mine {
+				t.Errorf("flows --instance dflt1 shows a flow of %s", r.Owner)
+			}
+		}
+		if !groups["client"] || !groups["default"] {
+			t.Errorf("flows --instance dflt1 shows the rules of groups %v, want client and default", groups)
+		}
 		checkProbes(t, br, script, []probe{
 			{"dflt1", "udp", web1, 5353, true},
 			{"dflt1", "icmp", web1, 0, true},

@@ -75,7 +75,7 @@ func newFlowsCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&bridge, "bridge", "", "bridge (default: every vpcctl bridge)")
 	c.Flags().StringVar(&vpc, "vpc", "", "only flows of this VPC")
-	c.Flags().StringVar(&instance, "instance", "", "only flows of this instance")
+	c.Flags().StringVar(&instance, "instance", "", "only flows that decide for this instance: its own, its security groups' rules, its subnet's network ACL and route table")
 	return c
 }
 
