@@ -124,6 +124,15 @@ func TestLab03Internet(t *testing.T) {
 		}
 	})
 
+	t.Run("app1 reaches web1 at its elastic IP (hairpin)", func(t *testing.T) {
+		// Section 4: out through the NAT gateway, back in through the elastic IP.
+		labPage(t, br, "app1", "http://203.0.113.20:8080/name", "web1")
+		r := sh(t, "ovs-appctl dpctl/dump-conntrack | grep -F 'orig=(src=203.0.113.10,dst=203.0.113.20,' | grep -F 'reply=(src=10.0.1.10,dst=203.0.113.10,'")
+		if r.Code != 0 {
+			t.Errorf("no conntrack entry of the elastic IP's translation of the NAT gateway's connection (README section 4):\n%s", sh(t, "ovs-appctl dpctl/dump-conntrack | grep 203.0.113.20").Stdout)
+		}
+	})
+
 	t.Run("the internet never reaches app1", func(t *testing.T) {
 		labPage(t, br, "web1", "http://10.0.2.10:8080/name", "app1") // app1 serves
 		mustFail(t, br, []attempt{
