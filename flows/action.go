@@ -159,3 +159,16 @@ func (a *nxCtClear) UnmarshalBinary(data []byte) error {
 	}
 	return a.NXActionHeader.UnmarshalBinary(data[:of.NxActionHeaderLength])
 }
+
+// ClearInPort sets in_port to 0 (OFPP_NONE's 16-bit neighbour, no real port),
+// so that the packet may leave by the port it came in on: OVS drops an
+// output to in_port. A hairpin to the sender's own public IP needs it.
+func ClearInPort() Action {
+	return Action{"load:0->NXM_OF_IN_PORT[]", func() (of.Action, error) {
+		mf, err := of.FindFieldHeaderByName("NXM_OF_IN_PORT", false)
+		if err != nil {
+			return nil, err
+		}
+		return of.NewNXActionRegLoad(of.NewNXRange(0, 15).ToOfsBits(), mf, 0), nil
+	}}
+}

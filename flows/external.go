@@ -130,11 +130,12 @@ func gatewayFlows(v *VPC, e *External) []*Flow {
 // IP's NAT in GatewayIn. ct_clear first: the packet was just translated in
 // a NAT zone, maybe the same one, and must be looked up again as a new
 // packet there (userspace OVS would otherwise reuse the connection it met:
-// without ct_clear, a hairpin inside one VPC gets no reply).
+// without ct_clear, a hairpin inside one VPC gets no reply). in_port is
+// cleared so that an instance may reach its own public IP.
 func hairpin(e *External, public netip.Addr) *Flow {
 	return &Flow{Table: TExternalFwd, Priority: PrioNormal, Match: Match{}.EthType(EthIPv4).IPDst(host32(public)),
 		Actions: []Action{
-			CtClear(), SetEthSrc(e.MAC), SetEthDst(e.MAC),
+			CtClear(), ClearInPort(), SetEthSrc(e.MAC), SetEthDst(e.MAC),
 			LoadReg(RegVPC, uint32(e.ID)), LoadReg(RegSrcPort, 0), LoadReg(RegDstPort, 0),
 			LoadReg(RegSrcSubnet, SubnetOutside), LoadReg(RegDstSubnet, 0), LoadReg(RegGateway, 0),
 			LoadReg(RegDstVPC, 0), LoadReg(RegZone, 0), Resubmit(TGatewayIn),

@@ -53,6 +53,13 @@ func TestInternetHairpin(t *testing.T) {
 		fetchAs(t, br, "web-hb", url(webA), webB)
 		fetchAs(t, br, "web-ha", url(webB), webA)
 	})
+	t.Run("an instance reaches its own elastic IP", func(t *testing.T) {
+		// Out and back in by the same port (the hairpin flow clears in_port).
+		fetchAs(t, br, "web-ha", url(webA), webA)
+		if !pingOK(t, br, "web-ha", webA) {
+			t.Errorf("web-ha cannot ping its own elastic IP %s", webA)
+		}
+	})
 	t.Run("same address and port from both VPCs at once", func(t *testing.T) {
 		// app-ha and app-hb have the same address; with the same source port
 		// their connections to web-ha differ only after the NAT gateways.
