@@ -160,7 +160,7 @@ func (a *nxCtClear) UnmarshalBinary(data []byte) error {
 	return a.NXActionHeader.UnmarshalBinary(data[:of.NxActionHeaderLength])
 }
 
-// ClearInPort sets in_port to 0 (OFPP_NONE's 16-bit neighbour, no real port),
+// ClearInPort sets in_port to 0 (no port has that number),
 // so that the packet may leave by the port it came in on: OVS drops an
 // output to in_port. A hairpin to the sender's own public IP needs it.
 func ClearInPort() Action {
