@@ -24,18 +24,15 @@ func hairpinVPC(name, natAddr, webEIP, closedEIP, script, dir string) string {
 // address, within one VPC and across two VPCs with the same CIDR, and the
 // security groups and NAT gateways still decide.
 func TestInternetHairpin(t *testing.T) {
-	br := uniqueBridge("tp")
-	dir := t.TempDir()
-	script := inetScript(t, dir)
-	capture := startHostCapture(t, script, dir, br)
 	const (
 		natA, webA, closedA = "203.0.113.41", "203.0.113.42", "203.0.113.43"
 		natB, webB, closedB = "203.0.113.51", "203.0.113.52", "203.0.113.53"
 	)
-	file := topology(t, br, externalSection(script, dir)+"vpcs:\n"+
-		hairpinVPC("ha", natA, webA, closedA, script, dir)+hairpinVPC("hb", natB, webB, closedB, script, dir))
-	mustVpcctl(t, "apply", "-f", file)
-	waitReady(t, dir, "internet", "web-ha", "web-hb", "closed-ha", "app-ha", "app-hb")
+	e := startInetTest(t, "tp", func(script, dir string) string {
+		return externalSection(script, dir) + "vpcs:\n" +
+			hairpinVPC("ha", natA, webA, closedA, script, dir) + hairpinVPC("hb", natB, webB, closedB, script, dir)
+	}, "internet", "web-ha", "web-hb", "closed-ha", "app-ha", "app-hb")
+	br, dir, capture := e.br, e.dir, e.capture
 	url := func(ip string) string { return "http://" + ip + ":8080/" }
 
 	t.Run("same VPC through its NAT gateway", func(t *testing.T) {

@@ -37,13 +37,8 @@ vpcs:
 // the host (vpcctl never turns on forwarding), nothing reaches the uplink,
 // and destroy removes the port and its route.
 func TestExternalAttachHost(t *testing.T) {
-	br := uniqueBridge("th")
-	dir := t.TempDir()
-	script := inetScript(t, dir)
-	capture := startHostCapture(t, script, dir, br)
-	file := topology(t, br, hostAttachTopology(script, dir))
-	mustVpcctl(t, "apply", "-f", file)
-	waitReady(t, dir, "web1", "app1")
+	e := startInetTest(t, "th", hostAttachTopology, "web1", "app1")
+	br, dir, script, file, capture := e.br, e.dir, e.script, e.file, e.capture
 
 	gw := instances(t, br)["external-gateway"]
 	if gw.Attach != "host" || gw.Port == "" || gw.Namespace != "" || gw.State != "up" || gw.IP != extGateway {

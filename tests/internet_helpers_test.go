@@ -182,6 +182,25 @@ func externalSection(script, dir string) string {
 `
 }
 
+// inetTest is the start of every internet test: a bridge, a directory for
+// the workloads' files with the helper script in it, a capture on the
+// uplink, and the topology applied with the named workloads listening.
+type inetTest struct {
+	br, dir, script, file string
+	capture               *hostCapture
+}
+
+func startInetTest(t *testing.T, prefix string, body func(script, dir string) string, ready ...string) *inetTest {
+	t.Helper()
+	e := &inetTest{br: uniqueBridge(prefix), dir: t.TempDir()}
+	e.script = inetScript(t, e.dir)
+	e.capture = startHostCapture(t, e.script, e.dir, e.br)
+	e.file = topology(t, e.br, body(e.script, e.dir))
+	mustVpcctl(t, "apply", "-f", e.file)
+	waitReady(t, e.dir, ready...)
+	return e
+}
+
 // webGroupYAML is the security_groups section of the internet tests: web
 // takes 8080 and ping from anywhere, so that only the gateways decide.
 const webGroupYAML = `    security_groups:

@@ -70,13 +70,8 @@ vpcs:
 // the client address it sees, while a capture on the machine's real uplink
 // (and the bridge's port in the host) must see no test packet at all.
 func TestInternetGateways(t *testing.T) {
-	br := uniqueBridge("ti")
-	dir := t.TempDir()
-	script := inetScript(t, dir)
-	capture := startHostCapture(t, script, dir, br)
-	file := topology(t, br, gatewaysTopology(script, dir))
-	mustVpcctl(t, "apply", "-f", file)
-	waitReady(t, dir, "internet", "internet2", "web1", "quiet", "pub2", "app1", "app2", "lost1")
+	e := startInetTest(t, "ti", gatewaysTopology, "internet", "internet2", "web1", "quiet", "pub2", "app1", "app2", "lost1")
+	br, dir, file, capture := e.br, e.dir, e.file, e.capture
 
 	t.Run("external gateway answers ping", func(t *testing.T) {
 		if !pingOK(t, br, "internet", extGateway) {
@@ -258,14 +253,11 @@ func sameCIDRVPC(name, natAddr, script, dir string) string {
 // internet host at the same time, even with the same source port: each is
 // seen with its own public IP, every time.
 func TestInternetSameCIDRTwoNATGateways(t *testing.T) {
-	br := uniqueBridge("tm")
-	dir := t.TempDir()
-	script := inetScript(t, dir)
-	capture := startHostCapture(t, script, dir, br)
 	const natA, natB = "203.0.113.11", "203.0.113.12"
-	file := topology(t, br, externalSection(script, dir)+"vpcs:\n"+sameCIDRVPC("ta", natA, script, dir)+sameCIDRVPC("tb", natB, script, dir))
-	mustVpcctl(t, "apply", "-f", file)
-	waitReady(t, dir, "internet")
+	e := startInetTest(t, "tm", func(script, dir string) string {
+		return externalSection(script, dir) + "vpcs:\n" + sameCIDRVPC("ta", natA, script, dir) + sameCIDRVPC("tb", natB, script, dir)
+	}, "internet")
+	br, dir, capture := e.br, e.dir, e.capture
 	fetchAs(t, br, "app-ta", inetURL, natA)
 	fetchAs(t, br, "app-tb", inetURL, natB)
 
@@ -351,13 +343,8 @@ func applianceTopology(script, dir string, check bool) string {
 // instance running iptables masquerade in its own namespace) reaches the
 // internet through it with source_dest_check off, and not with it on.
 func TestInternetApplianceRouting(t *testing.T) {
-	br := uniqueBridge("ta")
-	dir := t.TempDir()
-	script := inetScript(t, dir)
-	capture := startHostCapture(t, script, dir, br)
-	file := topology(t, br, applianceTopology(script, dir, false))
-	mustVpcctl(t, "apply", "-f", file)
-	waitReady(t, dir, "internet")
+	e := startInetTest(t, "ta", func(script, dir string) string { return applianceTopology(script, dir, false) }, "internet")
+	br, dir, script, file, capture := e.br, e.dir, e.script, e.file, e.capture
 
 	// Forwarding and masquerade inside natbox's namespace only (ip_forward
 	// is per network namespace; the host's is checked by capture.check).
