@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 
@@ -9,16 +10,27 @@ import (
 )
 
 // inNamespace runs fn on a fresh OS thread that has joined the named network
-// namespace. The caller's own thread never changes namespace. If the thread
-// cannot be switched back it stays locked, so the Go runtime throws it away
-// when the goroutine ends instead of reusing a thread in the wrong namespace.
+// namespace. The caller's own thread never changes namespace.
 func inNamespace(name string, fn func() error) error {
 	target, err := openNamespace(name)
 	if err != nil {
 		return err
 	}
 	defer target.Close()
+	return onNamespaceThread(func() error {
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("enter netns %s: %w", name, err)
+		}
+		return nil
+	}, fn)
+}
 
+// onNamespaceThread runs fn on a fresh locked OS thread after enter has
+// switched that thread's network namespace (setns or unshare), then switches
+// it back. If the thread cannot be switched back it stays locked, so the Go
+// runtime throws it away when the goroutine ends instead of reusing a thread
+// in the wrong namespace.
+func onNamespaceThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -29,15 +41,14 @@ func inNamespace(name string, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(target); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", name, err)
+			errc <- err
 			return
 		}
 		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			// Thread stays locked: it dies with this goroutine.
-			errc <- fmt.Errorf("restore netns after %s: %w", name, err)
+			errc <- errors.Join(ferr, fmt.Errorf("restore netns: %w", err))
 			return
 		}
 		runtime.UnlockOSThread()
