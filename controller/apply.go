@@ -11,7 +11,6 @@ import (
 	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/host"
 	"github.com/vpcctl/vpcctl/flows"
-	"github.com/vpcctl/vpcctl/flows/ofconn"
 	"github.com/vpcctl/vpcctl/ovsdb"
 )
 
@@ -44,6 +43,11 @@ func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error)
 // bridge's OpenFlow controller (see controllerTarget in daemon.go).
 func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Summary, error) {
 	o = o.withDefaults()
+	lock, err := lockBridge(ctx, o, t.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.unlock()
 	db, err := connect(ctx, o)
 	if err != nil {
 		return nil, err
@@ -60,6 +64,9 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 		if abs, err := filepath.Abs(o.File); err == nil {
 			ids[keyFile] = abs
 		}
+	}
+	if err := removeRenamed(ctx, o, db, t.Bridge, ids[keyFile]); err != nil {
+		return nil, err
 	}
 	ctl, err := controllerTarget(ctx, db, o, t.Bridge, daemon)
 	if err != nil {
@@ -85,6 +92,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 	if err != nil {
 		return nil, err
 	}
+	keepAddresses(t, existing)
 	atts := attachments(t, existing)
 	ofports, changes, err := plumb(ctx, db, t.Bridge, atts, o)
 	sum.HostChanges += changes
@@ -96,7 +104,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 	if err != nil {
 		return nil, fmt.Errorf("compiling flows: %w", err)
 	}
-	conn, err := ofconn.Dial(ctx, o.mgmtTarget(t.Bridge))
+	conn, err := dialBridge(ctx, o, t.Bridge)
 	if err != nil {
 		return nil, fmt.Errorf("OpenFlow connection to %s: %w", t.Bridge, err)
 	}

@@ -42,6 +42,25 @@ func (a *attachment) externalIDs() map[string]string {
 	}
 }
 
+// keepAddresses gives every instance without an explicit IP the address
+// recorded on its port (external_ids vpcctl-ip) when it has one and it is
+// still valid, so that edits of other instances never move it: the port's
+// record is what a restarted vpcctl, or the same file checked out afresh, finds.
+func keepAddresses(t *config.Topology, existing []ovsdb.PortInfo) {
+	type key struct{ vpc, instance, subnet string }
+	rec := make(map[key]netip.Addr, len(existing))
+	for _, p := range existing {
+		ids := p.ExternalIDs
+		if a, err := netip.ParseAddr(ids[keyIP]); err == nil && ids[keyInstance] != "" {
+			rec[key{ids[keyVPC], ids[keyInstance], ids[keySubnet]}] = a
+		}
+	}
+	config.Reallocate(t, func(vpc, instance, subnet string) (netip.Addr, bool) {
+		a, ok := rec[key{vpc, instance, subnet}]
+		return a, ok
+	})
+}
+
 // attachments lists the instances of a topology in file order, keeping the
 // OpenFlow port numbers of ports that exist and giving new ones the lowest
 // free numbers, so port numbers (and the flows using them) stay stable.
@@ -164,8 +183,9 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 				Name: g.Name, Ingress: sgRules(g.Ingress, true), Egress: sgRules(g.Egress, false),
 			})
 		}
-		for si, s := range v.Subnets {
-			fs := flows.Subnet{Name: s.Name, ID: uint16(si + 1), CIDR: s.Prefix, Router: s.RouterIP(), ACL: acl(s.ACL),
+		subnetIDs := subnetIDs(v)
+		for _, s := range v.Subnets {
+			fs := flows.Subnet{Name: s.Name, ID: subnetIDs[s.Name], CIDR: s.Prefix, Router: s.RouterIP(), ACL: acl(s.ACL),
 				Routes: routes(t, v, s.Table, natID, peerZone)}
 			for _, in := range v.Instances {
 				if in.Subnet != s.Name {

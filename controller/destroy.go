@@ -13,6 +13,12 @@ import (
 // namespaces, veths, ports, the bridge and with it its flows. What vpcctl did
 // not create is left alone (a bridge without vpcctl's marker is refused).
 func Destroy(ctx context.Context, o Options, bridge string) error {
+	o = o.withDefaults()
+	lock, err := lockBridge(ctx, o, bridge)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
 	return destroy(ctx, o, bridge, func(*ovsdb.Client) ([]string, error) { return []string{bridge}, nil })
 }
 

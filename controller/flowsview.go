@@ -172,6 +172,7 @@ func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo)
 	for _, p := range ports {
 		ofports[p.Name] = p.Ofport
 	}
+	keepAddresses(t, ports)
 	set, err := flows.Compile(flowTopology(t, attachments(t, ports), ofports))
 	return t, set, err
 }

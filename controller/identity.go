@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 
+	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/flows"
 )
 
@@ -14,6 +15,17 @@ import (
 // does not renumber the others (which would rewrite all their flows); a
 // collision is resolved by probing, in name order, so the result is deterministic.
 func vpcIDs(names []string) map[string]uint16 {
+	return hashIDs(names, map[uint16]bool{})
+}
+
+// subnetIDs gives every subnet of a VPC its register value (RegSrcSubnet,
+// RegDstSubnet), hashed from its name so that adding, removing or reordering
+// subnets leaves the others' flows alone. Ids stay below SubnetOutside.
+func subnetIDs(v *config.VPC) map[string]uint16 {
+	names := make([]string, len(v.Subnets))
+	for i, s := range v.Subnets {
+		names[i] = s.Name
+	}
 	return hashIDs(names, map[uint16]bool{})
 }
 
