@@ -36,23 +36,29 @@ func (s *Summary) String() string {
 // and workloads; then it removes what vpcctl made for this bridge that the
 // topology no longer has. Running it twice changes nothing the second time.
 func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error) {
-	return apply(ctx, o, t, false)
+	return apply(ctx, o, t, &session{})
 }
 
-// apply is Apply; with daemon set it also makes the daemon's socket the
-// bridge's OpenFlow controller (see controllerTarget in daemon.go).
-func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Summary, error) {
+// apply is Apply, with what a long-running caller lends it in s (see
+// session in daemon.go): the daemon's OVSDB client and OpenFlow connection,
+// and with s.Daemon it makes the daemon's socket the bridge's controller.
+func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Summary, error) {
 	o = o.withDefaults()
 	lock, err := lockBridge(ctx, o, t.Bridge)
 	if err != nil {
 		return nil, err
 	}
 	defer lock.unlock()
-	db, err := connect(ctx, o)
-	if err != nil {
-		return nil, err
+	db := s.DB
+	if db == nil {
+		c, err := connect(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		db = c
 	}
-	defer db.Close()
+	writes := db.Writes()
 	sum := &Summary{Bridge: t.Bridge}
 
 	dp, err := datapathType(t.Datapath)
@@ -68,7 +74,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 	if err := removeRenamed(ctx, o, db, t.Bridge, ids[keyFile]); err != nil {
 		return nil, err
 	}
-	ctl, err := controllerTarget(ctx, db, o, t.Bridge, daemon)
+	ctl, err := controllerTarget(ctx, db, o, t.Bridge, s.Daemon)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +87,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 	}); err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", t.Bridge, err)
 	}
-	if daemon {
+	if s.Daemon {
 		// OVS clears the flows of a bridge that gets its first controller:
 		// let ovs-vswitchd do so before the installed flows are compared.
 		if err := db.WaitApplied(ctx); err != nil {
@@ -104,17 +110,23 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 	if err != nil {
 		return nil, fmt.Errorf("compiling flows: %w", err)
 	}
-	conn, err := dialBridge(ctx, o, t.Bridge)
-	if err != nil {
-		return nil, fmt.Errorf("OpenFlow connection to %s: %w", t.Bridge, err)
+	conn := s.Conn
+	if conn == nil {
+		c, err := dialBridge(ctx, o, t.Bridge)
+		if err != nil {
+			return nil, fmt.Errorf("OpenFlow connection to %s: %w", t.Bridge, err)
+		}
+		defer c.Close()
+		conn = c
 	}
-	defer conn.Close()
+	mods := conn.Stats().FlowModsSent
 	d, err := syncFlows(ctx, conn, set)
 	if err != nil {
 		return nil, err
 	}
 	sum.Flows, sum.FlowsAdded, sum.FlowsDeleted = len(set.Flows), len(d.Add), len(d.Delete)
-	sum.FlowMods = int64(conn.Stats().FlowModsSent)
+	sum.FlowMods = int64(conn.Stats().FlowModsSent - mods)
+	s.Flows = set
 
 	removed, err := removeStale(ctx, db, t.Bridge, atts, existing, o)
 	sum.Removed = removed
@@ -127,7 +139,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, daemon bool) (*Su
 		return nil, err
 	}
 	sum.Instances = len(atts)
-	sum.OVSDBWrites = db.Writes()
+	sum.OVSDBWrites = db.Writes() - writes
 	o.Log.Info("applied", "bridge", t.Bridge, "summary", sum.String())
 	return sum, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/flows"
 	"github.com/vpcctl/vpcctl/flows/ofconn"
 	"github.com/vpcctl/vpcctl/ovsdb"
 )
@@ -60,14 +61,30 @@ type daemon struct {
 	raw      []byte           // its content
 	internal []string         // its OVS internal ports
 
-	applied  bool // the desired state was applied and nothing has disturbed it since
-	flows    int  // vpcctl flows the last successful apply left installed
-	failures int  // consecutive failed applies
-	lost     bool // the controller connection dropped since the last apply
-	invalid  bool // the file on disk was invalid when last read
+	applied  bool       // the desired state was applied and nothing has disturbed it since
+	flows    *flows.Set // the flows the last successful apply installed
+	failures int        // consecutive failed applies
+	lost     bool       // the controller connection dropped since the last apply
+	invalid  bool       // the file on disk was invalid when last read
 
+	// db is the daemon's one OVSDB client, for its whole life: libovsdb
+	// keeps its cache current through the monitor and reconnects by itself
+	// when ovsdb-server restarts. nil until the first connect succeeds.
+	db    *ovsdb.Client
 	conn  *ofconn.Conn // OVS's connection to us; nil when it is not connected
 	retry *time.Timer  // the next repair attempt, nil when none is due
+}
+
+// session is what apply borrows from a long-running caller instead of
+// opening its own for one run: the daemon's OVSDB client and the OpenFlow
+// connection ovs-vswitchd opened to it (it is the bridge's controller, so
+// flow dumps and bundles go over that one). apply records in Flows the set
+// it made the bridge hold.
+type session struct {
+	Daemon bool          // make the daemon's socket the bridge's controller
+	DB     *ovsdb.Client // nil: apply connects, and disconnects at the end
+	Conn   *ofconn.Conn  // nil: apply dials the bridge's management socket
+	Flows  *flows.Set    // set by apply once the flows are installed
 }
 
 // RunDaemon is `vpcctl daemon`: it applies the file, becomes the bridge's
@@ -106,7 +123,7 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 		return err
 	}
 	o.File = abs
-	d := &daemon{o: o, file: abs, bridge: topo.Bridge, flows: -1}
+	d := &daemon{o: o, file: abs, bridge: topo.Bridge}
 	d.setTopology(topo, raw)
 	d.log = o.Log.With("bridge", d.bridge, "file", d.file)
 	// Apply logs its own "applied" line; the daemon writes a richer one.
@@ -131,6 +148,9 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 
 	if err := d.apply(ctx, "start"); err != nil && permanent(err) {
 		ln.Close()
+		if d.db != nil {
+			d.db.Close()
+		}
 		return err
 	}
 	d.run(ctx, do, conns, files, links)
@@ -138,6 +158,9 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 	ln.Close()
 	if d.conn != nil {
 		d.conn.Close()
+	}
+	if d.db != nil {
+		d.db.Close()
 	}
 	d.stop()
 	return nil
@@ -201,9 +224,9 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			if d.retry != nil {
 				continue // a repair is due anyway
 			}
-			if reason := d.check(ctx); reason != "" {
-				d.log.Warn("dataplane differs from the file", "event", "drift", "reason", reason)
-				d.apply(ctx, "drift")
+			if dr := d.check(ctx); dr.reason != "" {
+				d.log.Warn("dataplane differs from the file", "event", "drift", "reason", dr.reason)
+				d.repair(ctx, dr)
 			}
 		}
 	}
@@ -254,7 +277,13 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	}
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, applyTimeout)
-	sum, err := apply(actx, d.o, d.topo, true)
+	s := &session{Daemon: true, Conn: d.liveConn()}
+	var sum *Summary
+	err := d.connectOVSDB(actx)
+	if err == nil {
+		s.DB = d.db
+		sum, err = apply(actx, d.o, d.topo, s)
+	}
 	cancel()
 	dur := time.Since(start).Round(time.Millisecond)
 	if err != nil {
@@ -272,13 +301,44 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	if d.failures > 0 {
 		d.log.Info("recovered", "event", "recovered", "failed_attempts", d.failures)
 	}
-	d.failures, d.applied, d.lost, d.flows = 0, true, false, sum.Flows
-	d.log.Info("applied", "event", "applied", "reason", why,
+	d.failures, d.applied, d.lost, d.flows = 0, true, false, s.Flows
+	via := "controller connection"
+	if s.Conn == nil {
+		via = "management socket"
+	}
+	d.log.Info("applied", "event", "applied", "reason", why, "openflow", via,
 		"instances", sum.Instances, "flows", sum.Flows,
 		"flows_added", sum.FlowsAdded, "flows_deleted", sum.FlowsDeleted,
 		"ovsdb_writes", sum.OVSDBWrites, "host_changes", sum.HostChanges,
 		"instances_removed", sum.Removed, "duration", dur)
 	return nil
+}
+
+// connectOVSDB makes the daemon's one OVSDB client, unless it has it
+// already. Once connected, libovsdb reconnects it by itself (and restores
+// its monitor and cache) whenever ovsdb-server goes away and comes back.
+func (d *daemon) connectOVSDB(ctx context.Context) error {
+	if d.db != nil {
+		return nil
+	}
+	db, err := connect(ctx, d.o)
+	if err != nil {
+		return err
+	}
+	d.db = db
+	d.log.Info("connected to OVSDB", "event", "ovsdb_connected", "endpoint", d.o.OVSDB)
+	return nil
+}
+
+// liveConn is ovs-vswitchd's connection to the daemon while it is alive,
+// else nil (apply then dials the bridge's management socket: at start,
+// before OVS has connected, and after ovs-vswitchd restarted until it
+// connects again).
+func (d *daemon) liveConn() *ofconn.Conn {
+	if d.conn == nil || d.conn.Err() != nil {
+		return nil
+	}
+	return d.conn
 }
 
 // schedule makes the next repair attempt due after delay (or earlier, if

@@ -1,12 +1,15 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/contiv/libOpenflow/util"
 	"github.com/vishvananda/netlink"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -36,41 +39,155 @@ func controllerTarget(ctx context.Context, db *ovsdb.Client, o Options, bridge s
 	return "", nil
 }
 
+// drift is how the dataplane differs from what the last apply made; the
+// zero value means it does not.
+type drift struct {
+	reason string
+	// misplaced are installed flows a cookie diff (apply) cannot see: a
+	// desired cookie in another table than its flow's, or installed twice.
+	misplaced []flowKey
+}
+
+// flowKey names an installed flow the way the reconcile does: by cookie,
+// and the table it is in.
+type flowKey struct {
+	Table  uint8
+	Cookie uint64
+}
+
 // check looks, cheaply, whether the dataplane still is what the last apply
-// made: all of vpcctl's flows installed (ovs-vswitchd keeps none across a
-// restart; someone may have deleted some) and no internal port back in the
-// host namespace. It returns why not, or "" when all is well.
-func (d *daemon) check(ctx context.Context) string {
-	if !d.applied {
-		return "not applied yet"
+// made: no internal port back in the host namespace, and the installed
+// vpcctl flows exactly the desired set, compared by (table, cookie):
+// ovs-vswitchd keeps no flows across a restart; someone may have deleted a
+// flow, added one with vpcctl's cookie marker, or put one in another table.
+// A cookie names a flow's whole content, so this is the same comparison
+// apply makes, without sending anything. It reads the flows over
+// ovs-vswitchd's connection to the daemon, or the management socket while
+// OVS is not connected.
+func (d *daemon) check(ctx context.Context) drift {
+	if !d.applied || d.flows == nil {
+		return drift{reason: "not applied yet"}
 	}
 	if p := d.internalPortsInHost(); len(p) > 0 {
-		return fmt.Sprintf("internal ports %v are in the host namespace", p)
+		return drift{reason: fmt.Sprintf("internal ports %v are in the host namespace", p)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	conn := d.conn
-	if conn == nil {
-		c, err := ofconn.Dial(ctx, d.o.mgmtTarget(d.bridge))
+	var dr drift
+	err := d.withConn(ctx, func(conn *ofconn.Conn) error {
+		installed, err := conn.DumpFlows(ctx, ofconn.FlowFilter{
+			TableID: ofconn.TableAll, Cookie: flows.CookieMarker, CookieMask: flows.CookieMarkerMask})
 		if err != nil {
-			return "no OpenFlow connection: " + err.Error()
+			return fmt.Errorf("reading flows: %w", err)
 		}
-		defer c.Close()
-		conn = c
-	}
-	installed, err := conn.DumpFlows(ctx, ofconn.FlowFilter{
-		TableID: ofconn.TableAll, Cookie: flows.CookieMarker, CookieMask: flows.CookieMarkerMask})
+		dr = compareFlows(d.flows, installed)
+		return nil
+	})
 	if err != nil {
-		return "reading flows: " + err.Error()
+		return drift{reason: err.Error()}
 	}
-	cookies := make(map[uint64]bool, len(installed))
-	for _, f := range installed {
-		cookies[f.Cookie] = true
+	return dr
+}
+
+// repair brings the dataplane back to the desired state: the misplaced
+// flows go first (in one bundle that also puts a duplicated flow back, so
+// that one never goes missing), then apply adds what is missing and deletes
+// the flows it does not want.
+func (d *daemon) repair(ctx context.Context, dr drift) {
+	if len(dr.misplaced) > 0 && d.flows != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := d.withConn(rctx, func(conn *ofconn.Conn) error {
+			return removeMisplaced(rctx, conn, d.flows, dr.misplaced)
+		})
+		cancel()
+		if err != nil {
+			d.log.Warn("removing misplaced flows", "event", "drift", "err", err)
+		}
 	}
-	if len(cookies) != d.flows {
-		return fmt.Sprintf("%d of vpcctl's flows installed, %d expected", len(cookies), d.flows)
+	d.apply(ctx, "drift")
+}
+
+// withConn runs fn with ovs-vswitchd's connection to the daemon, or, when
+// OVS is not connected, a connection to the bridge's management socket.
+func (d *daemon) withConn(ctx context.Context, fn func(*ofconn.Conn) error) error {
+	if conn := d.liveConn(); conn != nil {
+		return fn(conn)
 	}
-	return ""
+	conn, err := ofconn.Dial(ctx, d.o.mgmtTarget(d.bridge))
+	if err != nil {
+		return fmt.Errorf("no OpenFlow connection: %w", err)
+	}
+	defer conn.Close()
+	return fn(conn)
+}
+
+// compareFlows compares the installed vpcctl flows with the desired set by
+// (table, cookie). Every desired flow must be there exactly once, in its
+// table, and nothing else may carry vpcctl's marker.
+func compareFlows(want *flows.Set, installed []ofconn.FlowStat) drift {
+	wanted := make(map[flowKey]bool, len(want.Flows))
+	for _, f := range want.Flows {
+		wanted[flowKey{f.Table.ID, f.Cookie}] = true
+	}
+	have := make(map[flowKey]int, len(installed))
+	for _, st := range installed {
+		have[flowKey{st.TableID, st.Cookie}]++
+	}
+	var missing, extra, misplaced []flowKey
+	for k, n := range have {
+		switch {
+		case wanted[k] && n > 1, !wanted[k] && want.Lookup(k.Cookie) != nil:
+			misplaced = append(misplaced, k)
+		case !wanted[k]:
+			extra = append(extra, k)
+		}
+	}
+	for k := range wanted {
+		if have[k] == 0 {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing)+len(extra)+len(misplaced) == 0 {
+		return drift{}
+	}
+	for _, l := range [][]flowKey{missing, extra, misplaced} {
+		slices.SortFunc(l, func(a, b flowKey) int {
+			return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Cookie, b.Cookie))
+		})
+	}
+	var parts []string
+	for _, p := range []struct {
+		what string
+		keys []flowKey
+	}{{"missing", missing}, {"not desired", extra}, {"in the wrong table or duplicated", misplaced}} {
+		if len(p.keys) > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s (first: table=%d,cookie=%#x)", len(p.keys), p.what, p.keys[0].Table, p.keys[0].Cookie))
+		}
+	}
+	return drift{
+		reason:    fmt.Sprintf("vpcctl flows installed: %d, desired: %d; %s", len(installed), len(want.Flows), strings.Join(parts, ", ")),
+		misplaced: misplaced,
+	}
+}
+
+// removeMisplaced deletes, in one bundle, the installed flows at keys (by
+// exact cookie, in that table only). A key that is the desired flow's own
+// (the flow was there twice) gets the desired flow back in the same bundle.
+func removeMisplaced(ctx context.Context, conn *ofconn.Conn, want *flows.Set, keys []flowKey) error {
+	msgs := make([]util.Message, 0, 2*len(keys))
+	for _, k := range keys {
+		del := ofconn.DeleteByCookie(k.Cookie, ^uint64(0))
+		del.TableId = k.Table
+		msgs = append(msgs, del)
+		if f := want.Lookup(k.Cookie); f != nil && f.Table.ID == k.Table {
+			fm, err := f.FlowMod()
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, fm)
+		}
+	}
+	return conn.Bundle(ctx, msgs)
 }
 
 // setTopology makes topo (read from raw) the desired state.
