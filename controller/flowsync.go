@@ -16,21 +16,28 @@ type flowDiff struct {
 	Add    []*flows.Flow
 }
 
-// diffFlows compares the desired set with the cookies installed on the bridge.
+// diffFlows compares the desired set with the flows installed on the bridge.
+// A cookie names a flow's whole content, table number included; as a cheap
+// defence, an installed flow whose cookie is desired but that sits in another
+// table or at another priority than the desired flow is deleted and added again.
 func diffFlows(set *flows.Set, installed []ofconn.FlowStat) flowDiff {
 	var d flowDiff
+	// have: installed as desired; gone: to delete (each cookie once).
 	have := make(map[uint64]bool, len(installed))
+	gone := map[uint64]bool{}
 	for _, st := range installed {
-		if have[st.Cookie] {
+		f := set.Lookup(st.Cookie)
+		if f != nil && f.Table.ID == st.TableID && f.Priority == st.Priority {
+			have[st.Cookie] = true
 			continue
 		}
-		have[st.Cookie] = true
-		if set.Lookup(st.Cookie) == nil {
+		if !gone[st.Cookie] {
+			gone[st.Cookie] = true
 			d.Delete = append(d.Delete, st.Cookie)
 		}
 	}
 	for _, f := range set.Flows {
-		if !have[f.Cookie] {
+		if !have[f.Cookie] || gone[f.Cookie] {
 			d.Add = append(d.Add, f)
 		}
 	}

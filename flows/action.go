@@ -12,51 +12,63 @@ import (
 type Action struct {
 	text  string
 	build func() (of.Action, error)
+	// table is the table the action names (resubmit, ct(table=)), whose
+	// number a flow's cookie covers; nil when none.
+	table *Table
+	// conj is the conjunction an action marks (zero for other actions):
+	// flows shared by several rules sort and dedupe their actions by it.
+	conj conjRef
+}
+
+// conjRef is clause k of n of conjunctive match id.
+type conjRef struct {
+	id   uint32
+	k, n uint8
 }
 
 func (a Action) String() string { return a.text }
 
 // Output sends the packet to a port.
 func Output(port uint32) Action {
-	return Action{fmt.Sprintf("output:%d", port), func() (of.Action, error) { return of.NewActionOutput(port), nil }}
+	return act(fmt.Sprintf("output:%d", port), func() (of.Action, error) { return of.NewActionOutput(port), nil })
 }
 
 // OutputInPort sends the packet back where it came from (OpenFlow forbids a
 // plain output to the ingress port).
 func OutputInPort() Action {
-	return Action{"IN_PORT", func() (of.Action, error) { return of.NewActionOutput(of.P_IN_PORT), nil }}
+	return act("IN_PORT", func() (of.Action, error) { return of.NewActionOutput(of.P_IN_PORT), nil })
 }
 
 // OutputReg sends the packet to the port number held in a register field.
 func OutputReg(r RegField) Action {
-	return Action{"output:" + r.String(), func() (of.Action, error) {
+	return act("output:"+r.String(), func() (of.Action, error) {
 		mf, err := of.FindFieldHeaderByName(r.nxm(), false)
 		if err != nil {
 			return nil, err
 		}
 		return of.NewOutputFromField(mf, of.NewNXRange(r.Lo, r.Hi).ToOfsBits()), nil
-	}}
+	})
 }
 
 // LoadReg writes a value into a register field (NXAST_REG_LOAD).
 func LoadReg(r RegField, value uint32) Action {
-	return Action{fmt.Sprintf("load:0x%x->%s", value, r), func() (of.Action, error) {
+	return act(fmt.Sprintf("load:0x%x->%s", value, r), func() (of.Action, error) {
 		mf, err := of.FindFieldHeaderByName(r.nxm(), false)
 		if err != nil {
 			return nil, err
 		}
 		return of.NewNXActionRegLoad(of.NewNXRange(r.Lo, r.Hi).ToOfsBits(), mf, uint64(value)), nil
-	}}
+	})
 }
 
 func setField(f field, text string, value []byte) Action {
-	return Action{"set_field:" + text + "->" + f.name, func() (of.Action, error) {
+	return act("set_field:"+text+"->"+f.name, func() (of.Action, error) {
 		mf, err := nxmField(f.nxm, value, nil)
 		if err != nil {
 			return nil, err
 		}
 		return of.NewActionSetField(*mf), nil
-	}}
+	})
 }
 
 // SetEthSrc rewrites the source MAC.
@@ -76,7 +88,7 @@ func SetARPSpa(ip netip.Addr) Action { return setField(fArpSpa, ip.String(), ip.
 
 // Move copies a whole field into another of the same width (NXAST_REG_MOVE).
 func move(src, dst field, bits int) Action {
-	return Action{fmt.Sprintf("move:%s[]->%s[]", src.nxm, dst.nxm), func() (of.Action, error) {
+	return act(fmt.Sprintf("move:%s[]->%s[]", src.nxm, dst.nxm), func() (of.Action, error) {
 		s, err := of.FindFieldHeaderByName(src.nxm, false)
 		if err != nil {
 			return nil, err
@@ -86,7 +98,7 @@ func move(src, dst field, bits int) Action {
 			return nil, err
 		}
 		return of.NewNXActionRegMove(uint16(bits), 0, 0, s, d), nil
-	}}
+	})
 }
 
 // MoveEthSrcToDst copies the source MAC to the destination MAC (for replies).
@@ -116,15 +128,17 @@ func MoveIPSrcToDst() Action { return move(fIPSrc, fIPDst, 32) }
 // OpenFlow 1.1+ action: libOpenflow's NewNXActionDecTTL sends Nicira subtype
 // 18, which OVS accepts only on OpenFlow 1.0 (OFPBAC_BAD_EXP_TYPE on 1.3).
 func DecTTL() Action {
-	return Action{"dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil }}
+	return act("dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil })
 }
 
 // Resubmit runs the packet through another table (backwards too) and then
 // comes back (NXAST_RESUBMIT_TABLE, in_port unchanged).
 func Resubmit(t *Table) Action {
-	return Action{"resubmit(," + t.Name + ")", func() (of.Action, error) {
+	a := act("resubmit(,"+t.Name+")", func() (of.Action, error) {
 		return of.NewNXActionResubmitTableAction(of.OFPP_IN_PORT, t.ID), nil
-	}}
+	})
+	a.table = t
+	return a
 }
 
 // CtClear forgets the packet's conntrack state, so that a later ct() looks
@@ -132,7 +146,7 @@ func Resubmit(t *Table) Action {
 // the packet already met in the same zone. libOpenflow knows the subtype
 // (NXAST_CT_CLEAR) but has no action type for it.
 func CtClear() Action {
-	return Action{"ct_clear", func() (of.Action, error) { return newNXCtClear(), nil }}
+	return act("ct_clear", func() (of.Action, error) { return newNXCtClear(), nil })
 }
 
 // nxCtClear is the 16-byte ct_clear action: the Nicira header and 6 bytes of padding.
@@ -164,11 +178,15 @@ func (a *nxCtClear) UnmarshalBinary(data []byte) error {
 // so that the packet may leave by the port it came in on: OVS drops an
 // output to in_port. A hairpin to the sender's own public IP needs it.
 func ClearInPort() Action {
-	return Action{"load:0->NXM_OF_IN_PORT[]", func() (of.Action, error) {
+	return act("load:0->NXM_OF_IN_PORT[]", func() (of.Action, error) {
 		mf, err := of.FindFieldHeaderByName("NXM_OF_IN_PORT", false)
 		if err != nil {
 			return nil, err
 		}
 		return of.NewNXActionRegLoad(of.NewNXRange(0, 15).ToOfsBits(), mf, 0), nil
-	}}
+	})
+}
+
+func act(text string, build func() (of.Action, error)) Action {
+	return Action{text: text, build: build}
 }

@@ -2,11 +2,12 @@ package flows
 
 // Compile turns a topology into the complete flow set of the bridge. It does
 // no I/O: the same input always gives the same flows and cookies.
-func Compile(t *Topology) (*Set, error) {
+func Compile(t *Topology) (*Set, error) { return compile(t, nil) }
+
+// compile is Compile with the tables numbered by ids (nil: Pipeline's order).
+func compile(t *Topology, ids tableIDs) (*Set, error) {
 	var fs []*Flow
-	ids := conjIDs{}
-	members := indexMembers(t)
-	vpcs := indexVPCs(t)
+	sg := newSGCompiler(t)
 	fs = append(fs, pipelineFlows()...)
 	if t.External != nil {
 		fs = append(fs, externalFlows(t.External)...)
@@ -24,9 +25,10 @@ func Compile(t *Topology) (*Set, error) {
 			}
 			fs = append(fs, naclFlows(v, s)...)
 		}
-		fs = append(fs, securityGroupFlows(v, members, vpcs, ids)...)
+		sg.addVPC(v)
 	}
-	return NewSet(fs)
+	fs = append(fs, sg.flows()...)
+	return newSet(fs, ids)
 }
 
 // pipelineFlows are the fixed flows: a dropping table-miss in every table (so

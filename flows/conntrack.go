@@ -68,7 +68,7 @@ func ctAction(commit bool, table *Table, zoneText, natText string, finish func(*
 	if natText != "" {
 		parts = append(parts, natText)
 	}
-	return Action{"ct(" + strings.Join(parts, ",") + ")", func() (of.Action, error) {
+	a := act("ct("+strings.Join(parts, ",")+")", func() (of.Action, error) {
 		ct := of.NewNXActionConnTrack()
 		if commit {
 			ct = ct.Commit()
@@ -77,16 +77,18 @@ func ctAction(commit bool, table *Table, zoneText, natText string, finish func(*
 			ct = ct.Table(table.ID)
 		}
 		return finish(ct)
-	}}
+	})
+	a.table = table
+	return a
 }
 
 // Conjunction marks clause k (1-based) of n of conjunctive match id.
 // libOpenflow passes the clause through as is, but OVS expects it 0-based on
 // the wire (ofp-actions.c decode_NXAST_RAW_CONJUNCTION), hence k-1.
 func Conjunction(id uint32, k, n uint8) Action {
-	return Action{"conjunction(" + itoa(uint64(id)) + "," + itoa(uint64(k)) + "/" + itoa(uint64(n)) + ")", func() (of.Action, error) {
+	return Action{text: "conjunction(" + itoa(uint64(id)) + "," + itoa(uint64(k)) + "/" + itoa(uint64(n)) + ")", build: func() (of.Action, error) {
 		return of.NewNXActionConjunction(k-1, n, id), nil
-	}}
+	}, conj: conjRef{id, k, n}}
 }
 
 // NATKind is the address translation a CTNAT action asks of conntrack.

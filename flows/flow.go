@@ -80,6 +80,37 @@ func (f *Flow) FlowMod() (*of.FlowMod, error) {
 	return fm, nil
 }
 
+// identity is what a flow's cookie hashes: its text with the number of every
+// table it names (its own, goto_table, resubmit, ct(table=)) beside the name.
+// Table names alone would not do: a release that inserts a table renumbers
+// the later ones, and a flow whose table (or jump target) moved must get a
+// new cookie, or reconcile would leave it where the old pipeline put it.
+func (f *Flow) identity(ids tableIDs) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table=%d/%s, priority=%d", ids.of(f.Table), f.Table.Name, f.Priority)
+	if m := f.Match.String(); m != "" {
+		b.WriteString(",")
+		b.WriteString(m)
+	}
+	b.WriteString(" actions=")
+	for i, a := range f.Actions {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(a.text)
+		if a.table != nil {
+			fmt.Fprintf(&b, "@%d", ids.of(a.table))
+		}
+	}
+	if f.Goto != nil {
+		if len(f.Actions) > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "goto_table:%d/%s", ids.of(f.Goto), f.Goto.Name)
+	}
+	return b.String()
+}
+
 // Set is a compiled flow set, sorted by table, then priority (high first), then text.
 type Set struct {
 	Flows    []*Flow
@@ -89,8 +120,11 @@ type Set struct {
 // NewSet checks and indexes flows: every goto must follow the pipeline's
 // declared edges, no two flows may occupy the same slot, and cookies are made
 // unique (a 48-bit hash collision is resolved deterministically). Each flow's
-// text is built once here: it is the sort key, the slot key and the cookie's input.
-func NewSet(flows []*Flow) (*Set, error) {
+// text is built once here: it is the sort key and the slot key.
+func NewSet(flows []*Flow) (*Set, error) { return newSet(flows, nil) }
+
+// newSet is NewSet with the tables numbered by ids (nil: Pipeline's order).
+func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 	type entry struct {
 		f          *Flow
 		text, slot string
@@ -122,7 +156,7 @@ func NewSet(flows []*Flow) (*Set, error) {
 			return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", prev, prev.Owner, e.text, f.Owner)
 		}
 		slots[e.slot] = f
-		text := e.text
+		text := f.identity(ids)
 		c := makeCookie(f.Category, text)
 		for s.byCookie[c] != nil {
 			text += "#"

@@ -46,6 +46,33 @@ func init() {
 	}
 }
 
+// tableIDs numbers the tables as some pipeline order does: ids[t.ID] is the
+// number of table t (indexed by its number in Pipeline). nil is Pipeline's own
+// order. Compiling with other numbers is how a test sees what a release that
+// inserts a table would install, without touching the shared tables.
+type tableIDs []uint8
+
+func (ids tableIDs) of(t *Table) uint8 {
+	if ids == nil {
+		return t.ID
+	}
+	return ids[t.ID]
+}
+
+// numberTables numbers Pipeline's tables by their positions in order (which
+// may hold tables of its own, that only take their places).
+func numberTables(order []*Table) tableIDs {
+	ids := make(tableIDs, len(Pipeline))
+	for i, t := range order {
+		for _, p := range Pipeline {
+			if p == t {
+				ids[t.ID] = uint8(i)
+			}
+		}
+	}
+	return ids
+}
+
 // TableByName finds a pipeline table.
 func TableByName(name string) *Table {
 	for _, t := range Pipeline {

@@ -1,8 +1,11 @@
 package flows
 
 import (
+	"cmp"
 	"hash/fnv"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -16,7 +19,9 @@ const (
 )
 
 // conjIDs hands out conjunction ids, unique over the whole flow set and
-// stable: derived from the rule's path, probing past collisions.
+// stable: hashed from the rule's identity (see sgKey), probing past
+// collisions. Keys are given ids in sorted order, so which of two colliding
+// keys probes on depends on the keys only, never on the order of the file.
 type conjIDs map[uint32]string
 
 func (c conjIDs) id(key string) uint32 {
@@ -45,34 +50,47 @@ type flowMerger struct {
 type merged struct {
 	f      *Flow
 	owners []string
-	seen   map[string]bool
 }
 
-func (fm *flowMerger) add(t *Table, prio uint16, m Match, a *Action, goto_ *Table, owner string) {
+// entry finds or makes the flow of a slot.
+func (fm *flowMerger) entry(t *Table, prio uint16, m Match, goto_ *Table) *merged {
 	key := t.Name + "/" + itoa(uint64(prio)) + "/" + m.String()
 	e, ok := fm.byKey[key]
 	if !ok {
-		e = &merged{f: &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup}, seen: map[string]bool{}}
+		e = &merged{f: &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup}}
 		if fm.byKey == nil {
 			fm.byKey = map[string]*merged{}
 		}
 		fm.byKey[key] = e
 		fm.order = append(fm.order, e)
 	}
-	if a != nil {
-		e.f.Actions = append(e.f.Actions, *a)
-	}
-	if !e.seen[owner] {
-		e.seen[owner] = true
+	return e
+}
+
+func (e *merged) own(owner string) {
+	if n := len(e.owners); n == 0 || e.owners[n-1] != owner {
 		e.owners = append(e.owners, owner)
 	}
 }
 
+// flows are the merged flows. A flow shared by several rules lists their
+// conjunction actions sorted by id (then clause) and once each, so that
+// reordering rules or groups, or repeating a rule, changes no flow's text.
 func (fm *flowMerger) flows() []*Flow {
 	out := make([]*Flow, len(fm.order))
 	for i, e := range fm.order {
-		e.f.Owner = strings.Join(e.owners, ", ")
-		out[i] = e.f
+		f := e.f
+		if len(f.Actions) > 1 {
+			slices.SortFunc(f.Actions, func(a, b Action) int {
+				if c := cmp.Compare(a.conj.id, b.conj.id); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.conj.k, b.conj.k)
+			})
+			f.Actions = slices.CompactFunc(f.Actions, func(a, b Action) bool { return a.conj == b.conj })
+		}
+		f.Owner = strings.Join(e.owners, ", ")
+		out[i] = f
 	}
 	return out
 }
@@ -109,27 +127,81 @@ func indexMembers(t *Topology) groupMembers {
 	return gm
 }
 
-// securityGroupFlows compile a VPC's groups. A rule costs members + peers +
-// port blocks flows (one conjunctive match), never their product.
-func securityGroupFlows(v *VPC, all groupMembers, vpcs vpcIDs, ids conjIDs) []*Flow {
-	members := all[v.Name]
-	var fm flowMerger
-	for _, g := range v.SecurityGroups {
-		for _, r := range g.Ingress {
-			sgRule(&fm, ids, v, TIngressSG, TCtCommit, RegDstPort, true, members[g.Name], all, vpcs, r)
-		}
-		for _, r := range g.Egress {
-			sgRule(&fm, ids, v, TEgressSG, TIngressNACL, RegSrcPort, false, members[g.Name], all, vpcs, r)
-		}
-	}
-	return fm.flows()
+// sgCompiler compiles the security groups of every VPC. Rules are planned
+// first, then conjunction ids are given to their keys in sorted order, then
+// flows are made: no rule's id depends on where it stands in the file.
+type sgCompiler struct {
+	members groupMembers
+	vpcs    vpcIDs
+	plans   []sgPlan
 }
 
-// sgRule adds one rule: clause 1 is "the packet is to/from a member's port",
+// sgPlan is one rule, ready to become flows: its clauses (see sgRule) and,
+// when it needs a conjunctive match, the key its conjunction id is hashed from.
+type sgPlan struct {
+	t, next *Table
+	owner   string
+	key     string
+	clauses [][]Match
+}
+
+func newSGCompiler(t *Topology) *sgCompiler {
+	return &sgCompiler{members: indexMembers(t), vpcs: indexVPCs(t)}
+}
+
+// addVPC plans a VPC's groups. A rule costs members + peers + port blocks
+// flows (one conjunctive match), never their product.
+func (c *sgCompiler) addVPC(v *VPC) {
+	for _, g := range v.SecurityGroups {
+		for _, r := range g.Ingress {
+			c.plan(v, g.Name, TIngressSG, TCtCommit, RegDstPort, true, r)
+		}
+		for _, r := range g.Egress {
+			c.plan(v, g.Name, TEgressSG, TIngressNACL, RegSrcPort, false, r)
+		}
+	}
+}
+
+// sgKey is a rule's identity: its table, VPC and group, and its canonical
+// content (protocol, port range, peer CIDR or peer group with its VPC). Never
+// its place in the list: removing ingress[0] must not renumber the others.
+// Two identical rules of one group have one key: one conjunction.
+func sgKey(t *Table, v *VPC, group string, r SGRule) string {
+	var b strings.Builder
+	b.WriteString(t.Name + "|" + v.Name + "|" + group + "|")
+	proto := r.Proto
+	if proto == "" {
+		proto = "all"
+	}
+	b.WriteString(proto)
+	if (proto == "tcp" || proto == "udp") && !anyPort(r.PortLo, r.PortHi) {
+		b.WriteString(":" + itoa(uint64(r.PortLo)) + "-" + itoa(uint64(r.PortHi)))
+	}
+	b.WriteByte('|')
+	switch {
+	case r.PeerGroup != "":
+		peerVPC := r.PeerVPC
+		if peerVPC == "" {
+			peerVPC = v.Name
+		}
+		b.WriteString("group:" + peerVPC + "/" + r.PeerGroup)
+	case anyAddr(r.Peer):
+		b.WriteString("any")
+	default:
+		b.WriteString(r.Peer.Masked().String())
+	}
+	return b.String()
+}
+
+// anyPort says whether a port range is every port.
+func anyPort(lo, hi uint16) bool { return lo == 0 && hi == 0 || lo <= 1 && hi == 65535 }
+
+// plan adds one rule: clause 1 is "the packet is to/from a member's port",
 // clause 2 "the peer address is in the CIDR or a peer group member's", clause 3
 // "protocol and port". Clauses that match everything are left out; with one
 // clause left the rule is plain flows.
-func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegField, ingress bool, mine []*Instance, all groupMembers, vpcs vpcIDs, r SGRule) {
+func (c *sgCompiler) plan(v *VPC, group string, t, next *Table, portReg RegField, ingress bool, r SGRule) {
+	mine := c.members[v.Name][group]
 	if len(mine) == 0 {
 		return
 	}
@@ -168,8 +240,8 @@ func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegFiel
 		if ingress {
 			peerReg = RegVPC
 		}
-		for _, in := range all[peerVPC][r.PeerGroup] {
-			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)).Reg(peerReg, uint32(vpcs[peerVPC])))
+		for _, in := range c.members[peerVPC][r.PeerGroup] {
+			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)).Reg(peerReg, uint32(c.vpcs[peerVPC])))
 		}
 		if len(peers) == 0 {
 			return // an empty group matches nobody
@@ -181,19 +253,45 @@ func sgRule(fm *flowMerger, ids conjIDs, v *VPC, t, next *Table, portReg RegFiel
 	if r.Proto != "all" && r.Proto != "" {
 		clauses = append(clauses, protoMatches(ip, r.Proto, r.PortLo, r.PortHi))
 	}
-	if len(clauses) == 1 {
-		for _, m := range clauses[0] {
-			fm.add(t, sgDirect, m, nil, next, r.Owner)
-		}
-		return
+	p := sgPlan{t: t, next: next, owner: r.Owner, clauses: clauses}
+	if len(clauses) > 1 {
+		p.key = sgKey(t, v, group, r)
 	}
-	id := ids.id(t.Name + "/" + r.Owner)
-	n := uint8(len(clauses))
-	for k, cl := range clauses {
-		for _, m := range cl {
-			a := Conjunction(id, uint8(k+1), n)
-			fm.add(t, sgConj, m, &a, nil, r.Owner)
+	c.plans = append(c.plans, p)
+}
+
+// flows gives the conjunction ids and makes the flows of every planned rule.
+func (c *sgCompiler) flows() []*Flow {
+	var keys []string
+	for _, p := range c.plans {
+		if p.key != "" {
+			keys = append(keys, p.key)
 		}
 	}
-	fm.add(t, sgConj, Match{}.ConjID(id), nil, next, r.Owner)
+	sort.Strings(keys)
+	ids := conjIDs{}
+	idOf := make(map[string]uint32, len(keys))
+	for _, k := range keys {
+		idOf[k] = ids.id(k)
+	}
+	var fm flowMerger
+	for _, p := range c.plans {
+		if p.key == "" {
+			for _, m := range p.clauses[0] {
+				fm.entry(p.t, sgDirect, m, p.next).own(p.owner)
+			}
+			continue
+		}
+		id := idOf[p.key]
+		n := uint8(len(p.clauses))
+		for k, cl := range p.clauses {
+			for _, m := range cl {
+				e := fm.entry(p.t, sgConj, m, nil)
+				e.f.Actions = append(e.f.Actions, Conjunction(id, uint8(k+1), n))
+				e.own(p.owner)
+			}
+		}
+		fm.entry(p.t, sgConj, Match{}.ConjID(id), p.next).own(p.owner)
+	}
+	return fm.flows()
 }
