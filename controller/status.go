@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/host"
 )
 
@@ -19,6 +20,10 @@ type BridgeStatus struct {
 	File      string           `json:"file,omitempty"`
 	Datapath  string           `json:"datapath"`
 	Instances []InstanceStatus `json:"instances"`
+	// Topology is every object of the file recorded on the bridge; nil
+	// when that file cannot be read (FileError says why).
+	Topology  *TopologyStatus `json:"topology,omitempty"`
+	FileError string          `json:"file_error,omitempty"`
 }
 
 // InstanceStatus is one attached instance.
@@ -84,6 +89,14 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 			}
 			return a.Name < b.Name
 		})
+		if bs.File != "" {
+			if t, _, err := config.Load(bs.File); err != nil {
+				bs.FileError = err.Error()
+			} else {
+				keepAddresses(t, ports)
+				bs.Topology = topologyStatus(t)
+			}
+		}
 		st.Bridges = append(st.Bridges, bs)
 	}
 	return st, nil

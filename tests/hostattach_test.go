@@ -44,7 +44,7 @@ func TestExternalAttachHost(t *testing.T) {
 	if gw.Attach != "host" || gw.Port == "" || gw.Namespace != "" || gw.State != "up" || gw.IP != extGateway {
 		t.Fatalf("status: external-gateway = %+v, want an attachment of kind host, up, in the host namespace, holding %s", gw, extGateway)
 	}
-	if out := mustVpcctl(t, "status"); !regexp.MustCompile(`(?m)^` + br + `\s+-\s+external\s+external-gateway\s+` + regexp.QuoteMeta(extGateway) + `\s+\S+\s+\(host\)\s`).MatchString(out) {
+	if out := bridgeBlock(mustVpcctl(t, "status"), br); !regexp.MustCompile(`(?m)^external-gateway\s+-\s+external\s+` + regexp.QuoteMeta(extGateway) + `\s+\S+\s+\(host\)\s`).MatchString(out) {
 		t.Errorf("status does not show the gateway port in the host namespace:\n%s", out)
 	}
 	port := gw.Port

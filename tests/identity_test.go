@@ -353,3 +353,16 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Fatalf("client cannot fetch web1's page after the upgrade (%q)", code)
 	}
 }
+
+// bridgeBlock is the part of `vpcctl status` (table) about one bridge.
+func bridgeBlock(status, br string) string {
+	i := strings.Index(status, "bridge "+br+" ")
+	if i < 0 {
+		return ""
+	}
+	rest := status[i:]
+	if j := strings.Index(rest[1:], "\nbridge "); j >= 0 {
+		rest = rest[:j+1]
+	}
+	return rest
+}

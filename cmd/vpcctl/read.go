@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/vpcctl/vpcctl/controller"
@@ -14,41 +13,6 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "VPCs, subnets and instances on this host (IP, MAC, namespace, port, state)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := signalContext()
-			defer cancel()
-			st, err := controller.GetStatus(ctx, g.options())
-			if err != nil {
-				return err
-			}
-			if g.output == "json" {
-				return printJSON(cmd.OutOrStdout(), st)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "BRIDGE\tVPC\tSUBNET\tINSTANCE\tIP\tMAC\tNAMESPACE\tPORT\tOFPORT\tSTATE")
-			for _, b := range st.Bridges {
-				for _, i := range b.Instances {
-					vpc, ns := i.VPC, i.Namespace
-					if vpc == "" {
-						vpc = "-" // the external network's hosts and gateway port
-					}
-					if ns == "" {
-						ns = "(host)"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
-						b.Name, vpc, i.Subnet, i.Name, i.IP, i.MAC, ns, i.Port, i.Ofport, i.State)
-				}
-			}
-			return tw.Flush()
-		},
-	}
 }
 
 func newFlowsCmd(g *globals) *cobra.Command {

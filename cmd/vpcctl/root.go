@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 
@@ -34,6 +35,12 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.output != "table" && g.output != "json" {
+			return usageError{fmt.Errorf("-o %q: the output format is table or json", g.output)}
+		}
+		return nil
+	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.ovsdb, "ovsdb", controller.DefaultOVSDB, "OVSDB endpoint (unix:PATH or tcp:HOST:PORT)")
 	pf.StringVar(&g.rundir, "ovs-rundir", "", "OVS run directory holding BRIDGE.mgmt (default: the directory of a unix --ovsdb socket)")
