@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 
 	of "github.com/contiv/libOpenflow/openflow13"
 )
@@ -26,7 +27,37 @@ type conjRef struct {
 	k, n uint8
 }
 
-func (a Action) String() string { return a.text }
+func (a Action) String() string {
+	if a.conj.n != 0 {
+		return string(a.appendText(nil))
+	}
+	return a.text
+}
+
+// appendText appends the action's ovs-ofctl text. A conjunction action has
+// none stored: a large security group set has hundreds of thousands of them.
+func (a Action) appendText(b []byte) []byte {
+	if a.conj.n == 0 {
+		return append(b, a.text...)
+	}
+	b = append(b, "conjunction("...)
+	b = strconv.AppendUint(b, uint64(a.conj.id), 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, uint64(a.conj.k), 10)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(a.conj.n), 10)
+	return append(b, ')')
+}
+
+// wire builds the action's OpenFlow form.
+func (a Action) wire() (of.Action, error) {
+	if a.conj.n != 0 {
+		// libOpenflow passes the clause through as is, but OVS expects it
+		// 0-based on the wire (ofp-actions.c decode_NXAST_RAW_CONJUNCTION).
+		return of.NewNXActionConjunction(a.conj.k-1, a.conj.n, a.conj.id), nil
+	}
+	return a.build()
+}
 
 // Output sends the packet to a port.
 func Output(port uint32) Action {
@@ -52,7 +83,7 @@ func OutputReg(r RegField) Action {
 
 // LoadReg writes a value into a register field (NXAST_REG_LOAD).
 func LoadReg(r RegField, value uint32) Action {
-	return act(fmt.Sprintf("load:0x%x->%s", value, r), func() (of.Action, error) {
+	return act("load:0x"+strconv.FormatUint(uint64(value), 16)+"->"+r.String(), func() (of.Action, error) {
 		mf, err := of.FindFieldHeaderByName(r.nxm(), false)
 		if err != nil {
 			return nil, err

@@ -82,13 +82,10 @@ func ctAction(commit bool, table *Table, zoneText, natText string, finish func(*
 	return a
 }
 
-// Conjunction marks clause k (1-based) of n of conjunctive match id.
-// libOpenflow passes the clause through as is, but OVS expects it 0-based on
-// the wire (ofp-actions.c decode_NXAST_RAW_CONJUNCTION), hence k-1.
+// Conjunction marks clause k (1-based) of n of conjunctive match id (its
+// text and wire form are made when needed, see Action.appendText and wire).
 func Conjunction(id uint32, k, n uint8) Action {
-	return Action{text: "conjunction(" + itoa(uint64(id)) + "," + itoa(uint64(k)) + "/" + itoa(uint64(n)) + ")", build: func() (of.Action, error) {
-		return of.NewNXActionConjunction(k-1, n, id), nil
-	}, conj: conjRef{id, k, n}}
+	return Action{conj: conjRef{id, k, n}}
 }
 
 // NATKind is the address translation a CTNAT action asks of conntrack.

@@ -10,7 +10,8 @@ import (
 //
 //	63..56  marker: 0xA5 on every flow vpcctl installs; it never reads or deletes others
 //	55..48  category: which kind of config object the flow came from
-//	47..0   hash of the flow's canonical text (table, priority, match, actions)
+//	47..0   hash of the flow's canonical text (table, priority, match, actions),
+//	        with the number of every table it names (see newSet)
 //
 // Because the cookie identifies the flow's whole content, reconcile only needs
 // the installed cookies: a flow whose cookie is not desired is deleted by
@@ -63,8 +64,8 @@ func CookieCategory(cookie uint64) Category { return Category(cookie >> cookieCa
 // IsOurs says whether a cookie carries vpcctl's marker.
 func IsOurs(cookie uint64) bool { return cookie&CookieMarkerMask == CookieMarker }
 
-func makeCookie(cat Category, text string) uint64 {
-	sum := sha256.Sum256([]byte(text))
+func makeCookie(cat Category, text []byte) uint64 {
+	sum := sha256.Sum256(text)
 	h := binary.BigEndian.Uint64(sum[:8]) & cookieHashMask
 	return CookieMarker | uint64(cat)<<cookieCatShift | h
 }

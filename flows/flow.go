@@ -1,8 +1,10 @@
 package flows
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 
 	of "github.com/contiv/libOpenflow/openflow13"
@@ -24,32 +26,60 @@ type Flow struct {
 }
 
 // ActionsString is the action list in ovs-ofctl syntax ("drop" when empty).
-func (f *Flow) ActionsString() string {
-	parts := make([]string, 0, len(f.Actions)+1)
-	for _, a := range f.Actions {
-		parts = append(parts, a.text)
-	}
-	if f.Goto != nil {
-		parts = append(parts, "goto_table:"+f.Goto.Name)
-	}
-	if len(parts) == 0 {
-		return "drop"
-	}
-	return strings.Join(parts, ",")
-}
+func (f *Flow) ActionsString() string { return string(f.appendActions(nil, nil, false)) }
 
 // String is the flow in the syntax of `ovs-ofctl dump-flows --names` (without
-// cookie and counters), which is also what its cookie hashes.
-func (f *Flow) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "table=%s, priority=%d", f.Table.Name, f.Priority)
-	if m := f.Match.String(); m != "" {
-		b.WriteString(",")
-		b.WriteString(m)
+// cookie and counters); with its table numbers, it is what its cookie hashes.
+func (f *Flow) String() string { return string(f.appendText(nil, nil, false)) }
+
+// appendText appends the flow's text; with numbers, every table it names
+// (its own, goto_table, resubmit, ct(table=)) is written "number/name".
+func (f *Flow) appendText(b []byte, ids tableIDs, numbers bool) []byte {
+	b = append(b, "table="...)
+	b = appendTable(b, f.Table, ids, numbers)
+	b = append(b, ", priority="...)
+	b = strconv.AppendUint(b, uint64(f.Priority), 10)
+	for _, it := range f.Match.items {
+		b = append(b, ',')
+		b = append(b, it.text...)
 	}
-	b.WriteString(" actions=")
-	b.WriteString(f.ActionsString())
-	return b.String()
+	b = append(b, " actions="...)
+	return f.appendActions(b, ids, numbers)
+}
+
+func (f *Flow) appendActions(b []byte, ids tableIDs, numbers bool) []byte {
+	if len(f.Actions) == 0 && f.Goto == nil {
+		if numbers {
+			return b // the cookie's input: no "drop" (cookies stay as they were)
+		}
+		return append(b, "drop"...)
+	}
+	for i, a := range f.Actions {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = a.appendText(b)
+		if numbers && a.table != nil {
+			b = append(b, '@')
+			b = strconv.AppendUint(b, uint64(ids.of(a.table)), 10)
+		}
+	}
+	if f.Goto != nil {
+		if len(f.Actions) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "goto_table:"...)
+		b = appendTable(b, f.Goto, ids, numbers)
+	}
+	return b
+}
+
+func appendTable(b []byte, t *Table, ids tableIDs, numbers bool) []byte {
+	if numbers {
+		b = strconv.AppendUint(b, uint64(ids.of(t)), 10)
+		b = append(b, '/')
+	}
+	return append(b, t.Name...)
 }
 
 // FlowMod is the OFPFC_ADD message that installs the flow.
@@ -66,9 +96,9 @@ func (f *Flow) FlowMod() (*of.FlowMod, error) {
 	if len(f.Actions) > 0 {
 		ia := of.NewInstrApplyActions()
 		for _, a := range f.Actions {
-			oa, err := a.build()
+			oa, err := a.wire()
 			if err != nil {
-				return nil, fmt.Errorf("flow %q: action %s: %w", f, a.text, err)
+				return nil, fmt.Errorf("flow %q: action %s: %w", f, a, err)
 			}
 			_ = ia.AddAction(oa, false)
 		}
@@ -80,37 +110,6 @@ func (f *Flow) FlowMod() (*of.FlowMod, error) {
 	return fm, nil
 }
 
-// identity is what a flow's cookie hashes: its text with the number of every
-// table it names (its own, goto_table, resubmit, ct(table=)) beside the name.
-// Table names alone would not do: a release that inserts a table renumbers
-// the later ones, and a flow whose table (or jump target) moved must get a
-// new cookie, or reconcile would leave it where the old pipeline put it.
-func (f *Flow) identity(ids tableIDs) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "table=%d/%s, priority=%d", ids.of(f.Table), f.Table.Name, f.Priority)
-	if m := f.Match.String(); m != "" {
-		b.WriteString(",")
-		b.WriteString(m)
-	}
-	b.WriteString(" actions=")
-	for i, a := range f.Actions {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(a.text)
-		if a.table != nil {
-			fmt.Fprintf(&b, "@%d", ids.of(a.table))
-		}
-	}
-	if f.Goto != nil {
-		if len(f.Actions) > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, "goto_table:%d/%s", ids.of(f.Goto), f.Goto.Name)
-	}
-	return b.String()
-}
-
 // Set is a compiled flow set, sorted by table, then priority (high first), then text.
 type Set struct {
 	Flows    []*Flow
@@ -120,47 +119,58 @@ type Set struct {
 // NewSet checks and indexes flows: every goto must follow the pipeline's
 // declared edges, no two flows may occupy the same slot, and cookies are made
 // unique (a 48-bit hash collision is resolved deterministically). Each flow's
-// text is built once here: it is the sort key and the slot key.
+// text is built once here: it is the sort key and, up to its actions, the slot key.
 func NewSet(flows []*Flow) (*Set, error) { return newSet(flows, nil) }
 
 // newSet is NewSet with the tables numbered by ids (nil: Pipeline's order).
+//
+// A flow's cookie hashes its text with the number of every table it names
+// beside the name. Table names alone would not do: a release that inserts a
+// table renumbers the later ones, and a flow whose table (or jump target)
+// moved must get a new cookie, or reconcile would leave it where the old
+// pipeline put it.
 func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 	type entry struct {
-		f          *Flow
-		text, slot string
+		f    *Flow
+		text string
+		slot int // text[:slot] is table, priority and match
 	}
 	es := make([]entry, len(flows))
+	var buf []byte
 	for i, f := range flows {
-		m := f.Match.String()
-		es[i] = entry{f, f.String(), fmt.Sprintf("%d/%d/%s", f.Table.ID, f.Priority, m)}
+		buf = f.appendText(buf[:0], nil, false)
+		text := string(buf)
+		es[i] = entry{f, text, strings.Index(text, " actions=")}
 	}
-	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i].f, es[j].f
+	slices.SortFunc(es, func(x, y entry) int {
+		a, b := x.f, y.f
 		if a.Table.ID != b.Table.ID {
-			return a.Table.ID < b.Table.ID
+			return cmp.Compare(a.Table.ID, b.Table.ID)
 		}
 		if a.Priority != b.Priority {
-			return a.Priority > b.Priority
+			return cmp.Compare(b.Priority, a.Priority)
 		}
-		return es[i].text < es[j].text
+		return strings.Compare(x.text, y.text)
 	})
 	s := &Set{Flows: make([]*Flow, len(es)), byCookie: make(map[uint64]*Flow, len(es))}
-	slots := make(map[string]*Flow, len(es))
 	for i, e := range es {
 		f := e.f
 		s.Flows[i] = f
 		if f.Goto != nil && !f.Table.mayGoTo(f.Goto) {
 			return nil, fmt.Errorf("flow %q: table %s may not go to %s", e.text, f.Table.Name, f.Goto.Name)
 		}
-		if prev, dup := slots[e.slot]; dup {
-			return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", prev, prev.Owner, e.text, f.Owner)
+		// Sorted, two flows of one slot are neighbours (their texts share
+		// the slot, then " actions=").
+		if i > 0 {
+			if p := es[i-1]; p.f.Table == f.Table && p.slot == e.slot && p.text[:p.slot] == e.text[:e.slot] {
+				return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", p.text, p.f.Owner, e.text, f.Owner)
+			}
 		}
-		slots[e.slot] = f
-		text := f.identity(ids)
-		c := makeCookie(f.Category, text)
+		buf = f.appendText(buf[:0], ids, true)
+		c := makeCookie(f.Category, buf)
 		for s.byCookie[c] != nil {
-			text += "#"
-			c = makeCookie(f.Category, text)
+			buf = append(buf, '#')
+			c = makeCookie(f.Category, buf)
 		}
 		f.Cookie = c
 		s.byCookie[c] = f

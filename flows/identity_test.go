@@ -109,3 +109,33 @@ func TestPipelineNumbersAreIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Every flow of every kind encodes, conjunctions (whose text and wire form
+// are made on demand) included.
+func TestRichTopologyEncodes(t *testing.T) {
+	set, err := Compile(richTopology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conj := 0
+	for _, f := range set.Flows {
+		fm, err := f.FlowMod()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fm.MarshalBinary(); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, a := range f.Actions {
+			if a.conj.n != 0 {
+				conj++
+				if want := "conjunction(" + itoa(uint64(a.conj.id)) + "," + itoa(uint64(a.conj.k)) + "/" + itoa(uint64(a.conj.n)) + ")"; a.String() != want {
+					t.Errorf("%s: want %s", a, want)
+				}
+			}
+		}
+	}
+	if conj == 0 {
+		t.Fatal("no conjunction action")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	of "github.com/contiv/libOpenflow/openflow13"
@@ -65,9 +66,14 @@ var (
 
 // regField is the match field of a whole register; regs sort after the packet
 // fields and before conntrack, by register number.
-func regField(reg int) field {
-	return field{fmt.Sprintf("NXM_NX_REG%d", reg), fmt.Sprintf("reg%d", reg), 40 + reg}
-}
+func regField(reg int) field { return regFields[reg] }
+
+var regFields = func() (fs [16]field) {
+	for r := range fs {
+		fs[r] = field{"NXM_NX_REG" + strconv.Itoa(r), "reg" + strconv.Itoa(r), 40 + r}
+	}
+	return fs
+}()
 
 // matchItem is one field of a match with its value, its optional mask, and its
 // text as ovs-ofctl would print it.
@@ -203,11 +209,10 @@ func (m Match) ICMPType(t uint8) Match {
 func (m Match) Reg(r RegField, value uint32) Match {
 	v := value << r.Lo
 	it := matchItem{f: regField(r.Reg), value: u32(v)}
-	if r.Bits() == 32 {
-		it.text = fmt.Sprintf("reg%d=0x%x", r.Reg, v)
-	} else {
+	it.text = it.f.name + "=0x" + strconv.FormatUint(uint64(v), 16)
+	if r.Bits() != 32 {
 		it.mask = u32(r.Mask())
-		it.text = fmt.Sprintf("reg%d=0x%x/0x%x", r.Reg, v, r.Mask())
+		it.text += "/0x" + strconv.FormatUint(uint64(r.Mask()), 16)
 	}
 	return m.with(it)
 }

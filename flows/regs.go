@@ -1,6 +1,6 @@
 package flows
 
-import "fmt"
+import "strconv"
 
 // RegField is a bit range of one of OVS's 32-bit registers (NXM_NX_REGn).
 // The whole register layout of the pipeline lives in this file so that two
@@ -59,12 +59,12 @@ func (r RegField) Mask() uint32 {
 }
 
 // nxm is the NXM field name of the register, as libOpenflow names it.
-func (r RegField) nxm() string { return fmt.Sprintf("NXM_NX_REG%d", r.Reg) }
+func (r RegField) nxm() string { return regFields[r.Reg].nxm }
 
 // String is the ovs-ofctl spelling of the bit range, e.g. NXM_NX_REG0[0..15].
 func (r RegField) String() string {
 	if r.Bits() == 32 {
-		return fmt.Sprintf("NXM_NX_REG%d[]", r.Reg)
+		return r.nxm() + "[]"
 	}
-	return fmt.Sprintf("NXM_NX_REG%d[%d..%d]", r.Reg, r.Lo, r.Hi)
+	return r.nxm() + "[" + strconv.Itoa(r.Lo) + ".." + strconv.Itoa(r.Hi) + "]"
 }

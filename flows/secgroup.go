@@ -130,23 +130,47 @@ func indexMembers(t *Topology) groupMembers {
 // sgCompiler compiles the security groups of every VPC. Rules are planned
 // first, then conjunction ids are given to their keys in sorted order, then
 // flows are made: no rule's id depends on where it stands in the file.
+//
+// A clause (a group's members, a peer group's addresses, a CIDR, a protocol
+// and port range) is made once and shared by every rule that has it: a group
+// of a hundred rules over a thousand members builds its thousand member
+// matches once, and each rule only adds its conjunction action to them.
 type sgCompiler struct {
 	members groupMembers
 	vpcs    vpcIDs
 	plans   []sgPlan
+	clauses map[clauseKey]*clause
+	fm      flowMerger
 }
 
-// sgPlan is one rule, ready to become flows: its clauses (see sgRule) and,
+// clauseKey names a clause: its kind and what its matches are made of.
+type clauseKey struct {
+	kind    byte // 'm' members, 'g' peer group, 'c' CIDR, 'p' protocol
+	ingress bool
+	vpc     string
+	a, b    string // group; peer VPC and group; protocol
+	peer    netip.Prefix
+	lo, hi  uint16
+}
+
+// clause is one part of a conjunctive match: its matches, and once a rule
+// uses it, their flows.
+type clause struct {
+	matches []Match
+	entries []*merged
+}
+
+// sgPlan is one rule, ready to become flows: its clauses (see plan) and,
 // when it needs a conjunctive match, the key its conjunction id is hashed from.
 type sgPlan struct {
 	t, next *Table
 	owner   string
 	key     string
-	clauses [][]Match
+	clauses []*clause
 }
 
 func newSGCompiler(t *Topology) *sgCompiler {
-	return &sgCompiler{members: indexMembers(t), vpcs: indexVPCs(t)}
+	return &sgCompiler{members: indexMembers(t), vpcs: indexVPCs(t), clauses: map[clauseKey]*clause{}}
 }
 
 // addVPC plans a VPC's groups. A rule costs members + peers + port blocks
@@ -154,10 +178,10 @@ func newSGCompiler(t *Topology) *sgCompiler {
 func (c *sgCompiler) addVPC(v *VPC) {
 	for _, g := range v.SecurityGroups {
 		for _, r := range g.Ingress {
-			c.plan(v, g.Name, TIngressSG, TCtCommit, RegDstPort, true, r)
+			c.plan(v, g.Name, TIngressSG, TCtCommit, true, r)
 		}
 		for _, r := range g.Egress {
-			c.plan(v, g.Name, TEgressSG, TIngressNACL, RegSrcPort, false, r)
+			c.plan(v, g.Name, TEgressSG, TIngressNACL, false, r)
 		}
 	}
 }
@@ -196,11 +220,21 @@ func sgKey(t *Table, v *VPC, group string, r SGRule) string {
 // anyPort says whether a port range is every port.
 func anyPort(lo, hi uint16) bool { return lo == 0 && hi == 0 || lo <= 1 && hi == 65535 }
 
+// clause finds or makes a clause; make builds its matches the first time.
+func (c *sgCompiler) clause(k clauseKey, make func() []Match) *clause {
+	cl, ok := c.clauses[k]
+	if !ok {
+		cl = &clause{matches: make()}
+		c.clauses[k] = cl
+	}
+	return cl
+}
+
 // plan adds one rule: clause 1 is "the packet is to/from a member's port",
 // clause 2 "the peer address is in the CIDR or a peer group member's", clause 3
 // "protocol and port". Clauses that match everything are left out; with one
 // clause left the rule is plain flows.
-func (c *sgCompiler) plan(v *VPC, group string, t, next *Table, portReg RegField, ingress bool, r SGRule) {
+func (c *sgCompiler) plan(v *VPC, group string, t, next *Table, ingress bool, r SGRule) {
 	mine := c.members[v.Name][group]
 	if len(mine) == 0 {
 		return
@@ -208,26 +242,26 @@ func (c *sgCompiler) plan(v *VPC, group string, t, next *Table, portReg RegField
 	// Peer and protocol clauses carry the VPC: two VPCs may use the same
 	// addresses, and their rules must never share a flow. Ingress rules key
 	// on the destination's VPC, egress on the source's (they differ across a peering).
-	vpcReg := RegVPC
+	vpcReg, portReg := RegVPC, RegSrcPort
 	if ingress {
-		vpcReg = RegDstVPC
+		vpcReg, portReg = RegDstVPC, RegDstPort
 	}
-	ip := Match{}.Reg(vpcReg, uint32(v.ID)).EthType(EthIPv4)
-	peerMatch := func(p netip.Prefix) Match {
+	ip := func() Match { return Match{}.Reg(vpcReg, uint32(v.ID)).EthType(EthIPv4) }
+	peerMatch := func(base Match, p netip.Prefix) Match {
 		if ingress {
-			return ip.IPSrc(p)
+			return base.IPSrc(p)
 		}
-		return ip.IPDst(p)
+		return base.IPDst(p)
 	}
-	var clauses [][]Match
-	var own []Match
-	for _, in := range mine {
-		own = append(own, Match{}.EthType(EthIPv4).Reg(portReg, in.Port))
-	}
-	clauses = append(clauses, own)
+	clauses := []*clause{c.clause(clauseKey{kind: 'm', ingress: ingress, vpc: v.Name, a: group}, func() []Match {
+		own := make([]Match, len(mine))
+		for i, in := range mine {
+			own[i] = Match{}.EthType(EthIPv4).Reg(portReg, in.Port)
+		}
+		return own
+	})}
 	switch {
 	case r.PeerGroup != "":
-		var peers []Match
 		// A group of a peered VPC (VPC/NAME) is that VPC's members. Their
 		// addresses alone do not say it: another VPC peered with this one may
 		// use the same ones, so the peer side's VPC register must be the
@@ -236,22 +270,31 @@ func (c *sgCompiler) plan(v *VPC, group string, t, next *Table, portReg RegField
 		if peerVPC == "" {
 			peerVPC = v.Name
 		}
-		peerReg := RegDstVPC
-		if ingress {
-			peerReg = RegVPC
-		}
-		for _, in := range c.members[peerVPC][r.PeerGroup] {
-			peers = append(peers, peerMatch(netip.PrefixFrom(in.IP, 32)).Reg(peerReg, uint32(c.vpcs[peerVPC])))
-		}
+		peers := c.members[peerVPC][r.PeerGroup]
 		if len(peers) == 0 {
 			return // an empty group matches nobody
 		}
-		clauses = append(clauses, peers)
+		clauses = append(clauses, c.clause(clauseKey{kind: 'g', ingress: ingress, vpc: v.Name, a: peerVPC, b: r.PeerGroup}, func() []Match {
+			peerReg := RegDstVPC
+			if ingress {
+				peerReg = RegVPC
+			}
+			base := ip().Reg(peerReg, uint32(c.vpcs[peerVPC]))
+			ms := make([]Match, len(peers))
+			for i, in := range peers {
+				ms[i] = peerMatch(base, netip.PrefixFrom(in.IP, 32))
+			}
+			return ms
+		}))
 	case !anyAddr(r.Peer):
-		clauses = append(clauses, []Match{peerMatch(r.Peer)})
+		clauses = append(clauses, c.clause(clauseKey{kind: 'c', ingress: ingress, vpc: v.Name, peer: r.Peer.Masked()}, func() []Match {
+			return []Match{peerMatch(ip(), r.Peer)}
+		}))
 	}
 	if r.Proto != "all" && r.Proto != "" {
-		clauses = append(clauses, protoMatches(ip, r.Proto, r.PortLo, r.PortHi))
+		clauses = append(clauses, c.clause(clauseKey{kind: 'p', ingress: ingress, vpc: v.Name, a: r.Proto, lo: r.PortLo, hi: r.PortHi}, func() []Match {
+			return protoMatches(ip(), r.Proto, r.PortLo, r.PortHi)
+		}))
 	}
 	p := sgPlan{t: t, next: next, owner: r.Owner, clauses: clauses}
 	if len(clauses) > 1 {
@@ -274,10 +317,10 @@ func (c *sgCompiler) flows() []*Flow {
 	for _, k := range keys {
 		idOf[k] = ids.id(k)
 	}
-	var fm flowMerger
+	fm := &c.fm
 	for _, p := range c.plans {
 		if p.key == "" {
-			for _, m := range p.clauses[0] {
+			for _, m := range p.clauses[0].matches {
 				fm.entry(p.t, sgDirect, m, p.next).own(p.owner)
 			}
 			continue
@@ -285,9 +328,17 @@ func (c *sgCompiler) flows() []*Flow {
 		id := idOf[p.key]
 		n := uint8(len(p.clauses))
 		for k, cl := range p.clauses {
-			for _, m := range cl {
-				e := fm.entry(p.t, sgConj, m, nil)
-				e.f.Actions = append(e.f.Actions, Conjunction(id, uint8(k+1), n))
+			if cl.entries == nil {
+				// A clause is of one table (its key says ingress or egress):
+				// its flows are made once.
+				cl.entries = make([]*merged, len(cl.matches))
+				for i, m := range cl.matches {
+					cl.entries[i] = fm.entry(p.t, sgConj, m, nil)
+				}
+			}
+			a := Conjunction(id, uint8(k+1), n)
+			for _, e := range cl.entries {
+				e.f.Actions = append(e.f.Actions, a)
 				e.own(p.owner)
 			}
 		}
