@@ -53,6 +53,7 @@ func newRoot() *cobra.Command {
 		newStatusCmd(g),
 		newExecCmd(g),
 		newFlowsCmd(g),
+		newTraceCmd(g),
 		newOVSCmd(g),
 		newDaemonCmd(g),
 	)

@@ -160,3 +160,30 @@ func unixctlVersion(ctx context.Context, path string) (string, error) {
 	}
 	return strings.TrimSpace(v), nil
 }
+
+// Unixctl runs one command on ovs-vswitchd's control socket (what
+// `ovs-appctl CMD ARGS...` does) and returns its text output. rundir holds
+// ovs-vswitchd.pid and the socket.
+func Unixctl(ctx context.Context, rundir, command string, args ...string) (string, error) {
+	o := Options{RunDir: rundir}.withDefaults()
+	pid := runningPid(o, ovsVswitchd)
+	if pid == 0 {
+		return "", fmt.Errorf("ovs-vswitchd is not running (no live pid in %s)", o.pidfile(ovsVswitchd))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := dialRPC(ctx, o.ctlPath(ovsVswitchd, pid))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	params := make([]any, len(args))
+	for i, a := range args {
+		params[i] = a
+	}
+	var out string
+	if err := c.call(command, params, &out); err != nil {
+		return "", err
+	}
+	return out, nil
+}

@@ -1,0 +1,335 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/ovsproc"
+	"github.com/vpcctl/vpcctl/controller/reach"
+	"github.com/vpcctl/vpcctl/flows"
+	"github.com/vpcctl/vpcctl/ovsdb"
+)
+
+// TraceRequest is `vpcctl trace SRC DST ...`.
+type TraceRequest struct {
+	Bridge  string // "" = the bridge whose topology has SRC
+	From    string // instance or external host
+	To      string // IP, instance or external host
+	Proto   string // tcp | udp | icmp
+	Port    uint16 // destination port (tcp, udp)
+	SrcPort uint16 // 0 = 40000
+	State   string // new (default) | established | reply
+}
+
+// TraceHop is one direction of the trace: the model's decisions and what
+// ovs-vswitchd does with the same packet.
+type TraceHop struct {
+	Direction string     `json:"direction"` // request | reply
+	Model     reach.Hop  `json:"model"`
+	Verdict   string     `json:"model_verdict"` // ACCEPT | DROP
+	Decider   reach.Step `json:"decided_by"`
+	Flow      string     `json:"dataplane_packet"`
+	CtNext    string     `json:"ct_state"`
+	Dataplane []DPStep   `json:"dataplane"`
+	DPVerdict string     `json:"dataplane_verdict"` // output to PORT | drop | nat (ofproto/trace stops at address translation)
+	Agree     bool       `json:"agree"`
+	Why       string     `json:"why,omitempty"` // how the two halves were compared
+	dp        dpResult
+}
+
+// TraceResult is the whole trace: both directions and the verdict.
+type TraceResult struct {
+	Bridge    string      `json:"bridge"`
+	From      string      `json:"from"`
+	To        string      `json:"to"`
+	Packet    string      `json:"packet"`
+	Hops      []*TraceHop `json:"hops"`
+	Reachable bool        `json:"reachable"` // the request is delivered and its reply comes back
+	Decider   reach.Step  `json:"decided_by"`
+	Agree     bool        `json:"agree"` // model and dataplane agree on every hop
+}
+
+// Trace follows a packet from an instance or external host through the model
+// (which AWS object decides) and through the bridge's real flows
+// (ofproto/trace on ovs-vswitchd), and compares the two.
+func Trace(ctx context.Context, o Options, req TraceRequest) (*TraceResult, error) {
+	o = o.withDefaults()
+	db, err := connect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	b, t, set, err := bridgeOf(ctx, db, req.Bridge, req.From)
+	if err != nil {
+		return nil, err
+	}
+	m := reach.New(t)
+	from, _ := m.Endpoint(req.From)
+	dst, err := traceDestination(m, from, req.To)
+	if err != nil {
+		return nil, err
+	}
+	p := reach.Packet{Proto: req.Proto, Src: from.IP(), Dst: dst}
+	if p.Proto != config.ProtoICMP {
+		p.SrcPort, p.DstPort = req.SrcPort, req.Port
+		if p.SrcPort == 0 {
+			p.SrcPort = 40000
+		}
+	}
+	var conn *reach.Conn
+	if req.State == "reply" {
+		h := m.Send(from, p, true, nil)
+		conn = &reach.Conn{From: from, Request: h}
+	} else {
+		conn = m.Connect(from, p)
+	}
+	ports, err := db.ListPorts(ctx, b.Name)
+	if err != nil {
+		return nil, err
+	}
+	att := portsByName(ports)
+	res := &TraceResult{Bridge: b.Name, From: req.From, To: req.To, Packet: p.String(), Reachable: conn.Reachable(), Decider: conn.Decider(), Agree: true}
+	if req.State == "reply" {
+		res.Reachable = conn.Request.Accepted
+	}
+	hops := []struct {
+		dir    string
+		h      *reach.Hop
+		sender *reach.Endpoint
+		ct     string
+	}{{"request", &conn.Request, from, ctStateFor(req.State, false)}}
+	if conn.Reply != nil && conn.Request.To != nil && (conn.Request.To.Kind == "instance" || conn.Request.To.Kind == "host") {
+		hops = append(hops, struct {
+			dir    string
+			h      *reach.Hop
+			sender *reach.Endpoint
+			ct     string
+		}{"reply", conn.Reply, conn.Request.To, ctStateFor(req.State, true)})
+	}
+	for _, x := range hops {
+		th := &TraceHop{Direction: x.dir, Model: *x.h, Decider: x.h.Decider(), CtNext: x.ct, Verdict: "DROP"}
+		if x.h.Accepted {
+			th.Verdict = "ACCEPT"
+		}
+		flow, err := dpFlow(t, x.sender, x.h.Packet, x.dir == "reply", att)
+		if err != nil {
+			return nil, err
+		}
+		th.Flow = flow
+		args := []string{b.Name, flow}
+		for i := 0; i < 6; i++ { // one per conntrack recirculation at most
+			args = append(args, "--ct-next", x.ct)
+		}
+		out, err := ovsproc.Unixctl(ctx, o.RunDir, "ofproto/trace", args...)
+		if err != nil {
+			return nil, fmt.Errorf("ofproto/trace on ovs-vswitchd: %w", err)
+		}
+		th.dp = parseOfprotoTrace(out)
+		for i := range th.dp.Steps {
+			if f := set.Lookup(th.dp.Steps[i].Cookie); f != nil {
+				th.dp.Steps[i].Owner = f.Owner
+			}
+		}
+		th.Dataplane = th.dp.Steps
+		compareHop(th, x.sender, att)
+		res.Agree = res.Agree && th.Agree
+		res.Hops = append(res.Hops, th)
+	}
+	return res, nil
+}
+
+// ctStateFor is the conntrack state ofproto/trace assumes at each ct().
+func ctStateFor(state string, reply bool) string {
+	switch {
+	case reply || state == "reply":
+		return "trk,est,rpl"
+	case state == "established":
+		return "trk,est"
+	}
+	return "trk,new"
+}
+
+// compareHop says whether the dataplane did what the model says.
+func compareHop(th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortInfo) {
+	dp := th.dp
+	switch {
+	case dp.NAT >= 0:
+		nat := dp.Steps[dp.NAT]
+		th.DPVerdict = "nat: " + nat.Owner
+		th.Why = "ofproto/trace does not translate addresses: compared up to the translation"
+		for _, s := range th.Model.Steps {
+			if s.Stage == "nat" && !s.Drop && s.Object == nat.Owner {
+				th.Agree = true
+			}
+		}
+		if !th.Agree {
+			th.Why = "the dataplane translates at " + nat.Owner + ", the model does not"
+		}
+		return
+	case dp.Drop:
+		th.DPVerdict = "drop"
+		if n := len(dp.Steps); n > 0 {
+			last := dp.Steps[n-1]
+			th.DPVerdict = fmt.Sprintf("drop in %s (%s)", last.Name, orText(last.Owner, "table-miss or fixed flow"))
+		}
+		th.Agree = !th.Model.Accepted
+	default:
+		th.DPVerdict = fmt.Sprintf("output to port %d", dp.OutPort)
+		to := th.Model.To
+		if !th.Model.Accepted || to == nil {
+			th.Agree = false
+			break
+		}
+		switch to.Kind {
+		case "router", "gateway":
+			th.Agree = dp.InPort || dp.OutPort == portOf(sender, att)
+			if dp.InPort {
+				th.DPVerdict = "answered in place (output to its input port)"
+			}
+		default:
+			want := portOf(to, att)
+			th.Agree = want != 0 && dp.OutPort == want
+		}
+	}
+	if !th.Agree && th.Why == "" {
+		th.Why = "model and dataplane disagree: this is a vpcctl bug"
+	}
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// bridgeOf finds the bridge whose recorded topology has the endpoint, and
+// recompiles it (addresses as recorded on the ports).
+func bridgeOf(ctx context.Context, db *ovsdb.Client, want, endpoint string) (ovsdb.BridgeInfo, *config.Topology, *flows.Set, error) {
+	brs, err := db.ListBridges(ctx)
+	if err != nil {
+		return ovsdb.BridgeInfo{}, nil, nil, err
+	}
+	var errs []string
+	for _, b := range brs {
+		if want != "" && b.Name != want {
+			continue
+		}
+		t, set, err := compiledFromFile(ctx, db, b)
+		if err != nil {
+			errs = append(errs, b.Name+": "+err.Error())
+			continue
+		}
+		if _, ok := reach.New(t).Endpoint(endpoint); ok {
+			return b, t, set, nil
+		}
+	}
+	if want != "" && len(errs) == 0 {
+		return ovsdb.BridgeInfo{}, nil, nil, fmt.Errorf("bridge %s has no instance or external host %q", want, endpoint)
+	}
+	msg := fmt.Sprintf("no vpcctl bridge has an instance or external host %q", endpoint)
+	if len(errs) > 0 {
+		msg += " (" + strings.Join(errs, "; ") + ")"
+	}
+	return ovsdb.BridgeInfo{}, nil, nil, fmt.Errorf("%s", msg)
+}
+
+// traceDestination is DST as an address: an IP, or an instance (its private
+// IP; seen from an external host, its elastic IP), or an external host.
+func traceDestination(m *reach.Model, from *reach.Endpoint, to string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(to); err == nil {
+		if !a.Is4() {
+			return netip.Addr{}, fmt.Errorf("destination %s: only IPv4", to)
+		}
+		return a, nil
+	}
+	e, ok := m.Endpoint(to)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("destination %q is neither an IPv4 address nor an instance or external host", to)
+	}
+	if e.Instance != nil && from.Kind == "host" && e.Instance.PublicAddr.IsValid() {
+		return e.Instance.PublicAddr, nil // from outside, only the elastic IP is reachable
+	}
+	return e.IP(), nil
+}
+
+func portsByName(ports []ovsdb.PortInfo) map[string]ovsdb.PortInfo {
+	m := make(map[string]ovsdb.PortInfo, len(ports))
+	for _, p := range ports {
+		if n := p.ExternalIDs[keyInstance]; n != "" {
+			m[n] = p
+		}
+	}
+	return m
+}
+
+func portOf(e *reach.Endpoint, att map[string]ovsdb.PortInfo) int {
+	name := e.Name
+	if e.Kind == "host-port" {
+		name = hostPortName
+	}
+	return att[name].Ofport
+}
+
+// dpFlow is the packet for ofproto/trace as the sender's kernel puts it on
+// its port: its own MAC, and the next hop's (the peer on the same subnet,
+// else the VPC router; on the external network the host or the gateway).
+func dpFlow(t *config.Topology, sender *reach.Endpoint, p reach.Packet, reply bool, att map[string]ovsdb.PortInfo) (string, error) {
+	port, ok := att[sender.Name]
+	if !ok || port.Ofport <= 0 {
+		return "", fmt.Errorf("%s has no port on the bridge (apply first?)", sender)
+	}
+	src := port.ExternalIDs[keyMAC]
+	var dst string
+	switch {
+	case sender.Instance != nil:
+		dst = routerMAC(sender.VPC.Name).String()
+		if sender.Subnet.Prefix.Contains(p.Dst) && p.Dst != sender.Subnet.RouterIP() {
+			for _, in := range sender.VPC.Instances {
+				if in.Addr == p.Dst {
+					dst = att[in.Name].ExternalIDs[keyMAC]
+				}
+			}
+		}
+	default:
+		dst = externalMAC().String()
+		if e := t.External; e != nil && e.Attach == config.ExternalHost {
+			dst = att[hostPortName].ExternalIDs[keyMAC]
+		}
+		if h := hostAt(t, p.Dst); h != "" {
+			dst = att[h].ExternalIDs[keyMAC]
+		}
+	}
+	if _, err := net.ParseMAC(dst); err != nil {
+		return "", fmt.Errorf("no MAC for the next hop of %s", p)
+	}
+	f := fmt.Sprintf("in_port=%d,dl_src=%s,dl_dst=%s,", port.Ofport, src, dst)
+	switch p.Proto {
+	case config.ProtoICMP:
+		typ := 8
+		if reply {
+			typ = 0
+		}
+		f += "icmp,icmp_type=" + strconv.Itoa(typ) + ",icmp_code=0"
+	default:
+		f += fmt.Sprintf("%s,tp_src=%d,tp_dst=%d", p.Proto, p.SrcPort, p.DstPort)
+	}
+	return f + fmt.Sprintf(",nw_src=%s,nw_dst=%s,nw_ttl=64", p.Src, p.Dst), nil
+}
+
+func hostAt(t *config.Topology, a netip.Addr) string {
+	if t.External == nil {
+		return ""
+	}
+	for _, h := range t.External.Hosts {
+		if h.Addr == a {
+			return h.Name
+		}
+	}
+	return ""
+}
