@@ -157,14 +157,31 @@ func ctStateFor(state string, reply bool) string {
 // compareHop says whether the dataplane did what the model says.
 func compareHop(th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortInfo) {
 	dp := th.dp
+	if len(dp.Steps) == 0 {
+		th.DPVerdict = "no flow matched in table 0"
+		th.Why = "the bridge has no vpcctl flows for this port (not applied yet, or ovs-vswitchd restarted without a daemon): apply again"
+		return
+	}
 	switch {
 	case dp.NAT >= 0:
 		nat := dp.Steps[dp.NAT]
 		th.DPVerdict = "nat: " + nat.Owner
 		th.Why = "ofproto/trace does not translate addresses: compared up to the translation"
 		for _, s := range th.Model.Steps {
-			if s.Stage == "nat" && !s.Drop && s.Object == nat.Owner {
+			if s.Stage != "nat" || s.Object != nat.Owner {
+				continue
+			}
+			if !s.Drop {
 				th.Agree = true
+				break
+			}
+			// The model refuses to translate (a new connection to a NAT
+			// gateway): untranslated, the dataplane must drop it after the ct().
+			th.Agree = dp.Drop
+			th.Why = "untranslated after the ct(nat): the dataplane's own verdict counts"
+			if dp.Drop {
+				last := dp.Steps[len(dp.Steps)-1]
+				th.DPVerdict = fmt.Sprintf("drop in %s (%s) after %s", last.Name, orText(last.Owner, "table-miss or fixed flow"), th.DPVerdict)
 			}
 		}
 		if !th.Agree {
