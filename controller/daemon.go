@@ -201,6 +201,13 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 				// ovs-vswitchd came back (restarted: no flows, internal
 				// ports recreated in the host namespace): repair now.
 				d.apply(ctx, "controller_reconnected")
+			} else if dr := d.check(ctx); dr.reason != "" && !dr.unread {
+				// A first connection to this daemon (it was restarted, or
+				// ovs-vswitchd restarted before connecting to it): OVS may
+				// have lost the flows in between. (A connection that died
+				// already shows as Done next.)
+				d.log.Warn("dataplane differs from the file", "event", "drift", "reason", dr.reason)
+				d.repair(ctx, dr)
 			}
 		case <-connDone:
 			d.log.Warn("ovs-vswitchd disconnected", "event", "controller_disconnected", "err", d.conn.Err())

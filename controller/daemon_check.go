@@ -43,6 +43,9 @@ func controllerTarget(ctx context.Context, db *ovsdb.Client, o Options, bridge s
 // zero value means it does not.
 type drift struct {
 	reason string
+	// unread is set when the flows could not be read at all (reason says
+	// why): OVS is away or the connection just died.
+	unread bool
 	// misplaced are installed flows a cookie diff (apply) cannot see: a
 	// desired cookie in another table than its flow's, or installed twice.
 	misplaced []flowKey
@@ -84,7 +87,7 @@ func (d *daemon) check(ctx context.Context) drift {
 		return nil
 	})
 	if err != nil {
-		return drift{reason: err.Error()}
+		return drift{reason: err.Error(), unread: true}
 	}
 	return dr
 }
