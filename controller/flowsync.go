@@ -61,6 +61,25 @@ func syncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (flowDiff
 		return flowDiff{}, fmt.Errorf("reading installed flows: %w", err)
 	}
 	d := diffFlows(set, installed)
+	return d, sendDiff(ctx, conn, d)
+}
+
+// SyncFlowsFrom makes the bridge's vpcctl flows go from prev, a set the
+// caller knows is installed (the last one it synced on this connection, as a
+// controller that alone writes the bridge's flows does), to set, without
+// reading the bridge: an edit costs its diff, not a dump of every flow. It
+// says how many flows it added and deleted.
+func SyncFlowsFrom(ctx context.Context, conn *ofconn.Conn, prev, set *flows.Set) (added, deleted int, err error) {
+	installed := make([]ofconn.FlowStat, len(prev.Flows))
+	for i, f := range prev.Flows {
+		installed[i] = ofconn.FlowStat{TableID: f.Table.ID, Priority: f.Priority, Cookie: f.Cookie}
+	}
+	d := diffFlows(set, installed)
+	return len(d.Add), len(d.Delete), sendDiff(ctx, conn, d)
+}
+
+// sendDiff sends a diff in one bundle (nothing when it is empty).
+func sendDiff(ctx context.Context, conn *ofconn.Conn, d flowDiff) error {
 	msgs := make([]util.Message, 0, len(d.Delete)+len(d.Add))
 	for _, c := range d.Delete {
 		msgs = append(msgs, ofconn.DeleteByCookie(c, ^uint64(0)))
@@ -68,12 +87,12 @@ func syncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (flowDiff
 	for _, f := range d.Add {
 		fm, err := f.FlowMod()
 		if err != nil {
-			return d, err
+			return err
 		}
 		msgs = append(msgs, fm)
 	}
 	if err := conn.Bundle(ctx, msgs); err != nil {
-		return d, fmt.Errorf("installing flows: %w", err)
+		return fmt.Errorf("installing flows: %w", err)
 	}
-	return d, nil
+	return nil
 }

@@ -2,6 +2,8 @@ package flows
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -39,9 +41,9 @@ func (f *Flow) appendText(b []byte, ids tableIDs, numbers bool) []byte {
 	b = appendTable(b, f.Table, ids, numbers)
 	b = append(b, ", priority="...)
 	b = strconv.AppendUint(b, uint64(f.Priority), 10)
-	for _, it := range f.Match.items {
+	if len(f.Match.items) > 0 {
 		b = append(b, ',')
-		b = append(b, it.text...)
+		b = f.Match.appendText(b)
 	}
 	b = append(b, " actions="...)
 	return f.appendActions(b, ids, numbers)
@@ -120,6 +122,8 @@ type Set struct {
 // declared edges, no two flows may occupy the same slot, and cookies are made
 // unique (a 48-bit hash collision is resolved deterministically). Each flow's
 // text is built once here: it is the sort key and, up to its actions, the slot key.
+// Flows may share one Actions slice (merged security group clauses): a Set's
+// flows are not to be changed.
 func NewSet(flows []*Flow) (*Set, error) { return newSet(flows, nil) }
 
 // newSet is NewSet with the tables numbered by ids (nil: Pipeline's order).
@@ -130,17 +134,46 @@ func NewSet(flows []*Flow) (*Set, error) { return newSet(flows, nil) }
 // moved must get a new cookie, or reconcile would leave it where the old
 // pipeline put it.
 func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
+	// A flow's text is its slot (table, priority, match) and its actions;
+	// sorting by match, then actions, is sorting by text. The actions' text
+	// of a long action list is made once for the flows sharing it (security
+	// group clauses of members of the same groups).
 	type entry struct {
-		f    *Flow
-		text string
-		slot int // text[:slot] is table, priority and match
+		f           *Flow
+		match, acts string
+		// long is the cookie's stand-in for a long shared action list:
+		// "sha256:" and the digest of its text, hashed once.
+		long string
 	}
+	type actsKey struct {
+		first *Action
+		n     int
+	}
+	type actsText struct{ text, long string }
+	memo := map[actsKey]actsText{}
 	es := make([]entry, len(flows))
 	var buf []byte
 	for i, f := range flows {
-		buf = f.appendText(buf[:0], nil, false)
-		text := string(buf)
-		es[i] = entry{f, text, strings.Index(text, " actions=")}
+		buf = f.Match.appendText(buf[:0])
+		e := entry{f: f, match: string(buf)}
+		k := actsKey{}
+		if len(f.Actions) >= 8 && f.Goto == nil {
+			k = actsKey{&f.Actions[0], len(f.Actions)}
+		}
+		if t, ok := memo[k]; ok && k.first != nil {
+			e.acts, e.long = t.text, t.long
+		} else {
+			buf = f.appendActions(buf[:0], nil, false)
+			e.acts = string(buf)
+			if k.first != nil {
+				if k.n >= longActions {
+					sum := sha256.Sum256(buf)
+					e.long = "sha256:" + hex.EncodeToString(sum[:])
+				}
+				memo[k] = actsText{e.acts, e.long}
+			}
+		}
+		es[i] = e
 	}
 	slices.SortFunc(es, func(x, y entry) int {
 		a, b := x.f, y.f
@@ -150,23 +183,41 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 		if a.Priority != b.Priority {
 			return cmp.Compare(b.Priority, a.Priority)
 		}
-		return strings.Compare(x.text, y.text)
+		if c := strings.Compare(x.match, y.match); c != 0 {
+			return c
+		}
+		return strings.Compare(x.acts, y.acts)
 	})
 	s := &Set{Flows: make([]*Flow, len(es)), byCookie: make(map[uint64]*Flow, len(es))}
 	for i, e := range es {
 		f := e.f
 		s.Flows[i] = f
 		if f.Goto != nil && !f.Table.mayGoTo(f.Goto) {
-			return nil, fmt.Errorf("flow %q: table %s may not go to %s", e.text, f.Table.Name, f.Goto.Name)
+			return nil, fmt.Errorf("flow %q: table %s may not go to %s", f, f.Table.Name, f.Goto.Name)
 		}
-		// Sorted, two flows of one slot are neighbours (their texts share
-		// the slot, then " actions=").
+		// Sorted, two flows of one slot are neighbours.
 		if i > 0 {
-			if p := es[i-1]; p.f.Table == f.Table && p.slot == e.slot && p.text[:p.slot] == e.text[:e.slot] {
-				return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", p.text, p.f.Owner, e.text, f.Owner)
+			if p := es[i-1]; p.f.Table == f.Table && p.f.Priority == f.Priority && p.match == e.match {
+				return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", p.f, p.f.Owner, f, f.Owner)
 			}
 		}
-		buf = f.appendText(buf[:0], ids, true)
+		// The cookie's input: the text with table numbers (see appendText).
+		buf = append(buf[:0], "table="...)
+		buf = appendTable(buf, f.Table, ids, true)
+		buf = append(buf, ", priority="...)
+		buf = strconv.AppendUint(buf, uint64(f.Priority), 10)
+		if e.match != "" {
+			buf = append(buf, ',')
+			buf = append(buf, e.match...)
+		}
+		buf = append(buf, " actions="...)
+		if f.Goto != nil || slices.ContainsFunc(f.Actions, func(a Action) bool { return a.table != nil }) {
+			buf = f.appendActions(buf, ids, true)
+		} else if e.long != "" {
+			buf = append(buf, e.long...)
+		} else if len(f.Actions) > 0 {
+			buf = append(buf, e.acts...) // no table named: the same text
+		}
 		c := makeCookie(f.Category, buf)
 		for s.byCookie[c] != nil {
 			buf = append(buf, '#')
@@ -177,6 +228,10 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 	}
 	return s, nil
 }
+
+// longActions is the length from which a flow's action list (then made of
+// conjunctions of many rules, shared by flows) enters its cookie by digest.
+const longActions = 32
 
 // Lookup finds the flow with a cookie.
 func (s *Set) Lookup(cookie uint64) *Flow { return s.byCookie[cookie] }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	of "github.com/contiv/libOpenflow/openflow13"
 )
@@ -218,12 +217,16 @@ func (m Match) Reg(r RegField, value uint32) Match {
 }
 
 // String is the match in ovs-ofctl syntax, fields in canonical order.
-func (m Match) String() string {
-	parts := make([]string, len(m.items))
+func (m Match) String() string { return string(m.appendText(nil)) }
+
+func (m Match) appendText(b []byte) []byte {
 	for i, it := range m.items {
-		parts[i] = it.text
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it.text...)
 	}
-	return strings.Join(parts, ",")
+	return b
 }
 
 // ofMatch builds the OpenFlow 1.3 match. NXM-class fields are valid OXM classes

@@ -1,7 +1,7 @@
 package flows
 
 import (
-	"cmp"
+	"encoding/binary"
 	"hash/fnv"
 	"net/netip"
 	"slices"
@@ -47,9 +47,13 @@ type flowMerger struct {
 	order []*merged
 }
 
+// merged is a flow being built. A clause flow gets its conjunctions and
+// owners from the clauses it belongs to; another flow (a plain allow, a
+// conj_id flow) has owners of its own (indexes of the rules' plans).
 type merged struct {
-	f      *Flow
-	owners []string
+	f       *Flow
+	clauses []*clause
+	owners  []int32
 }
 
 // entry finds or makes the flow of a slot.
@@ -67,29 +71,62 @@ func (fm *flowMerger) entry(t *Table, prio uint16, m Match, goto_ *Table) *merge
 	return e
 }
 
-func (e *merged) own(owner string) {
-	if n := len(e.owners); n == 0 || e.owners[n-1] != owner {
-		e.owners = append(e.owners, owner)
+func (e *merged) own(plan int32) {
+	if n := len(e.owners); n == 0 || e.owners[n-1] != plan {
+		e.owners = append(e.owners, plan)
 	}
 }
 
 // flows are the merged flows. A flow shared by several rules lists their
 // conjunction actions sorted by id (then clause) and once each, so that
 // reordering rules or groups, or repeating a rule, changes no flow's text.
-func (fm *flowMerger) flows() []*Flow {
+// Its owner lists the rules' paths in the order of the file. Flows of the
+// same clauses (the members of the same groups) share one action list and
+// one owner string, made once.
+func (fm *flowMerger) flows(plans []sgPlan) []*Flow {
 	out := make([]*Flow, len(fm.order))
+	type shared struct {
+		actions []Action
+		owner   string
+	}
+	memo := map[string]shared{}
+	var names []string
+	var key []byte
+	var conjs []uint64
+	var owners []int32
 	for i, e := range fm.order {
 		f := e.f
-		if len(f.Actions) > 1 {
-			slices.SortFunc(f.Actions, func(a, b Action) int {
-				if c := cmp.Compare(a.conj.id, b.conj.id); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.conj.k, b.conj.k)
-			})
-			f.Actions = slices.CompactFunc(f.Actions, func(a, b Action) bool { return a.conj == b.conj })
+		key = key[:0]
+		for _, cl := range e.clauses {
+			key = binary.AppendUvarint(key, uint64(cl.idx))
 		}
-		f.Owner = strings.Join(e.owners, ", ")
+		sh, ok := memo[string(key)]
+		if !ok || len(e.clauses) == 0 {
+			conjs, owners = conjs[:0], append(owners[:0], e.owners...)
+			for _, cl := range e.clauses {
+				conjs = append(conjs, cl.conjs...)
+				owners = append(owners, cl.owners...)
+			}
+			slices.Sort(conjs)
+			conjs = slices.Compact(conjs)
+			slices.Sort(owners)
+			owners = slices.Compact(owners)
+			if len(conjs) > 0 {
+				sh.actions = make([]Action, len(conjs))
+				for j, c := range conjs {
+					sh.actions[j] = Conjunction(uint32(c>>16), uint8(c>>8), uint8(c))
+				}
+			}
+			names = names[:0]
+			for _, p := range owners {
+				names = append(names, plans[p].owner)
+			}
+			sh.owner = strings.Join(names, ", ")
+			if len(e.clauses) > 0 {
+				memo[string(key)] = sh
+			}
+		}
+		f.Actions, f.Owner = sh.actions, sh.owner
 		out[i] = f
 	}
 	return out
@@ -154,10 +191,14 @@ type clauseKey struct {
 }
 
 // clause is one part of a conjunctive match: its matches, and once a rule
-// uses it, their flows.
+// uses it, their flows, and the conjunctions (id<<16 | k<<8 | n) and owners
+// (plan indexes) of the rules using it, which its flows get at the end.
 type clause struct {
+	idx     int
 	matches []Match
 	entries []*merged
+	conjs   []uint64
+	owners  []int32
 }
 
 // sgPlan is one rule, ready to become flows: its clauses (see plan) and,
@@ -224,7 +265,7 @@ func anyPort(lo, hi uint16) bool { return lo == 0 && hi == 0 || lo <= 1 && hi ==
 func (c *sgCompiler) clause(k clauseKey, make func() []Match) *clause {
 	cl, ok := c.clauses[k]
 	if !ok {
-		cl = &clause{matches: make()}
+		cl = &clause{idx: len(c.clauses), matches: make()}
 		c.clauses[k] = cl
 	}
 	return cl
@@ -318,10 +359,11 @@ func (c *sgCompiler) flows() []*Flow {
 		idOf[k] = ids.id(k)
 	}
 	fm := &c.fm
-	for _, p := range c.plans {
+	for pi, p := range c.plans {
+		pi := int32(pi)
 		if p.key == "" {
 			for _, m := range p.clauses[0].matches {
-				fm.entry(p.t, sgDirect, m, p.next).own(p.owner)
+				fm.entry(p.t, sgDirect, m, p.next).own(pi)
 			}
 			continue
 		}
@@ -333,16 +375,19 @@ func (c *sgCompiler) flows() []*Flow {
 				// its flows are made once.
 				cl.entries = make([]*merged, len(cl.matches))
 				for i, m := range cl.matches {
-					cl.entries[i] = fm.entry(p.t, sgConj, m, nil)
+					e := fm.entry(p.t, sgConj, m, nil)
+					if !slices.Contains(e.clauses, cl) { // two clauses may share matches
+						e.clauses = append(e.clauses, cl)
+					}
+					cl.entries[i] = e
 				}
 			}
-			a := Conjunction(id, uint8(k+1), n)
-			for _, e := range cl.entries {
-				e.f.Actions = append(e.f.Actions, a)
-				e.own(p.owner)
+			cl.conjs = append(cl.conjs, uint64(id)<<16|uint64(k+1)<<8|uint64(n))
+			if o := len(cl.owners); o == 0 || cl.owners[o-1] != pi {
+				cl.owners = append(cl.owners, pi)
 			}
 		}
-		fm.entry(p.t, sgConj, Match{}.ConjID(id), p.next).own(p.owner)
+		fm.entry(p.t, sgConj, Match{}.ConjID(id), p.next).own(pi)
 	}
-	return fm.flows()
+	return fm.flows(c.plans)
 }

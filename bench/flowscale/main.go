@@ -119,7 +119,16 @@ func run(endpoint string, nVPC, nSub, nInst int) error {
 	return nil
 }
 
-// runSG times the security-group case: many instances, groups and rules.
+// Before issue 10 (commit 7bcb7b9, measured on the project machine with
+// `go test -bench CompileSG ./flows`): compiling the 1,000/50/5,000 case.
+const (
+	sgBeforeAllocs  = 6.69e6
+	sgBeforeSeconds = 0.81
+)
+
+// runSG times the security-group case: many instances, groups and rules;
+// then one rule edit on it, and the same edit at twice the scale, to show that
+// its flow-mods do not grow with the rest of the topology.
 func runSG(endpoint string, n, g, r int) error {
 	ctx := context.Background()
 	_, mgmt, done, err := scratchBridge(ctx, endpoint, "fg")
@@ -127,7 +136,8 @@ func runSG(endpoint string, n, g, r int) error {
 		return err
 	}
 	defer done()
-	conn, set, m, err := compileAndInstall(ctx, mgmt, flows.SyntheticSG(n, g, r))
+	topo := flows.SyntheticSG(n, g, r)
+	conn, set, m, err := compileAndInstall(ctx, mgmt, topo)
 	if err != nil {
 		return err
 	}
@@ -139,10 +149,90 @@ func runSG(endpoint string, n, g, r int) error {
 			sg++
 		}
 	}
+	e, err := ruleEdit(ctx, conn, topo, set)
+	if err != nil {
+		return err
+	}
+	// Twice the scale, same group size: the same edit must cost the same flow-mods.
+	_, mgmt2, done2, err := scratchBridge(ctx, endpoint, "fh")
+	if err != nil {
+		return err
+	}
+	defer done2()
+	topo2 := flows.SyntheticSG(2*n, 2*g, 2*r)
+	conn2, set2, m2, err := compileAndInstall(ctx, mgmt2, topo2)
+	if err != nil {
+		return err
+	}
+	defer conn2.Close()
+	e2, err := ruleEdit(ctx, conn2, topo2, set2)
+	if err != nil {
+		return err
+	}
+
 	fmt.Printf("security groups: %d instances in %d groups with %d rules\n", n, g, r)
 	fmt.Printf("  flows: %d in all, %d for security groups (%.1f per rule)\n", len(set.Flows), sg, float64(sg)/float64(r))
-	fmt.Printf("  compile %.3f s, install %.3f s (%d adds in one bundle)\n", tCompile.Seconds(), tInstall.Seconds(), added)
+	fmt.Printf("  compile                              %8.3f s  %6.2f M allocs, %.1f MB  (before issue 10: %.2f s, %.2f M allocs: %.0fx fewer)\n",
+		tCompile.Seconds(), float64(m.allocs)/1e6, m.allocMB, sgBeforeSeconds, sgBeforeAllocs/1e6, sgBeforeAllocs/float64(m.allocs))
+	fmt.Printf("  install (one bundle, %6d adds)     %8.3f s\n", added, tInstall.Seconds())
+	fmt.Printf("  full install (compile + install)     %8.3f s\n", (tCompile + tInstall).Seconds())
+	fmt.Printf("  one rule edit, %s:\n", e.what)
+	fmt.Printf("    known installed set (+%d -%d)       %8.3f s  (compile %.3f, diff + bundle %.3f; %.1f%% of the full install)\n",
+		e.added, e.deleted, e.known.Seconds(), e.compile.Seconds(), (e.known - e.compile).Seconds(), 100*e.known.Seconds()/(tCompile+tInstall).Seconds())
+	fmt.Printf("    dump, diff, bundle (+%d -%d)        %8.3f s  (the edit undone, as apply does it)\n", e.addedBack, e.deletedBack, e.dumped.Seconds())
+	fmt.Printf("  the same edit at %d instances / %d groups / %d rules (%d flows; full install %.3f s): +%d -%d in %.3f s\n",
+		2*n, 2*g, 2*r, len(set2.Flows), (m2.compile + m2.install).Seconds(), e2.added, e2.deleted, e2.known.Seconds())
+	if e.added != e2.added || e.deleted != e2.deleted {
+		return fmt.Errorf("a rule edit costs +%d -%d at %d instances but +%d -%d at %d", e.added, e.deleted, n, e2.added, e2.deleted, 2*n)
+	}
 	return nil
+}
+
+// edit is what one rule edit cost.
+type edit struct {
+	what                   string
+	compile, known, dumped time.Duration
+	added, deleted         int
+	addedBack, deletedBack int
+}
+
+// ruleEdit changes the peer CIDR of one rule of a group in the middle (20
+// members at both scales), syncs it against the set known to be installed
+// (as the daemon, the bridge's only controller, can), and then undoes it the
+// way apply does (dump the installed cookies, diff, bundle).
+func ruleEdit(ctx context.Context, conn *ofconn.Conn, topo *flows.Topology, set *flows.Set) (edit, error) {
+	var e edit
+	sg := &topo.VPCs[0].SecurityGroups[len(topo.VPCs[0].SecurityGroups)/2]
+	rule := &sg.Ingress[0]
+	old := rule.Peer
+	e.what = fmt.Sprintf("%s ingress[0] source %s -> 10.99.0.0/16", sg.Name, old)
+	rule.Peer = netip.MustParsePrefix("10.99.0.0/16")
+	t0 := time.Now()
+	edited, err := flows.Compile(topo)
+	if err != nil {
+		return e, err
+	}
+	e.compile = time.Since(t0)
+	if e.added, e.deleted, err = controller.SyncFlowsFrom(ctx, conn, set, edited); err != nil {
+		return e, err
+	}
+	e.known = time.Since(t0)
+
+	rule.Peer = old
+	t1 := time.Now()
+	back, err := flows.Compile(topo)
+	if err != nil {
+		return e, err
+	}
+	if e.addedBack, e.deletedBack, err = controller.SyncFlows(ctx, conn, back); err != nil {
+		return e, err
+	}
+	e.dumped = time.Since(t1)
+	// Back where it started: nothing left to do.
+	if a, d, err := controller.SyncFlows(ctx, conn, set); err != nil || a+d != 0 {
+		return e, fmt.Errorf("after undoing the edit: +%d -%d, %v", a, d, err)
+	}
+	return e, nil
 }
 
 // scratchBridge makes a vpcctl-owned bridge with a unique name for one run
@@ -175,6 +265,7 @@ func scratchBridge(ctx context.Context, endpoint, prefix string) (br, mgmt strin
 type measured struct {
 	compile, install time.Duration
 	allocMB          float64
+	allocs           uint64
 	added            int
 }
 
@@ -193,6 +284,7 @@ func compileAndInstall(ctx context.Context, mgmt string, topo *flows.Topology) (
 	m.compile = time.Since(t0)
 	runtime.ReadMemStats(&m1)
 	m.allocMB = float64(m1.TotalAlloc-m0.TotalAlloc) / 1e6
+	m.allocs = m1.Mallocs - m0.Mallocs
 	conn, err := ofconn.Dial(ctx, "unix:"+mgmt)
 	if err != nil {
 		return nil, nil, m, err
