@@ -323,14 +323,15 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 
 // connectOVSDB makes the daemon's one OVSDB client, unless it has it
 // already. Once connected, libovsdb reconnects it by itself (and restores
-// its monitor and cache) whenever ovsdb-server goes away and comes back.
+// its monitor and cache) whenever ovsdb-server goes away and comes back;
+// its attempts show in the daemon's log (component=libovsdb).
 func (d *daemon) connectOVSDB(ctx context.Context) error {
 	if d.db != nil {
 		return nil
 	}
-	db, err := connect(ctx, d.o)
+	db, err := ovsdb.Connect(ctx, d.o.OVSDB, ovsdb.WithLogger(d.log))
 	if err != nil {
-		return err
+		return fmt.Errorf("OVSDB at %s does not answer (is OVS running? try `vpcctl ovs up`): %w", d.o.OVSDB, err)
 	}
 	d.db = db
 	d.log.Info("connected to OVSDB", "event", "ovsdb_connected", "endpoint", d.o.OVSDB)

@@ -30,16 +30,38 @@ type Client struct {
 	changed notifier
 	rootMu  sync.Mutex // serializes creating the Open_vSwitch row
 	lastCfg atomic.Int64
+	// rootUUID is the Open_vSwitch row last seen in the cache. A long-lived
+	// client may reconnect to a database made afresh (a new row, next_cfg
+	// counting from 0 again): then lastCfg, a count of the old database,
+	// is forgotten, or WaitApplied would wait for a cur_cfg that never comes.
+	rootUUID atomic.Value // string
+}
+
+// ConnectOption configures Connect.
+type ConnectOption func(*connectOptions)
+
+type connectOptions struct{ log *slog.Logger }
+
+// WithLogger sends libovsdb's messages (reconnect attempts among them) to l
+// instead of slog.Default().
+func WithLogger(l *slog.Logger) ConnectOption {
+	return func(o *connectOptions) { o.log = l }
 }
 
 // Connect connects to ovsdb-server at endpoint ("unix:/path" or
 // "tcp:host:port"; "" means DefaultEndpoint) and starts monitoring the
 // Open_vSwitch, Bridge, Port, Interface, Controller and Flow_Table tables.
 // It returns once the cache holds their current content. The client
-// reconnects by itself if the server goes away.
-func Connect(ctx context.Context, endpoint string) (*Client, error) {
+// reconnects by itself if the server goes away (retrying every few seconds
+// at most, for ever), and libovsdb then restores the monitor and brings the
+// cache up to date, so one Client can serve a long-running daemon.
+func Connect(ctx context.Context, endpoint string, opts ...ConnectOption) (*Client, error) {
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
+	}
+	co := connectOptions{log: slog.Default()}
+	for _, o := range opts {
+		o(&co)
 	}
 	dbModel, err := vswitchd.FullDatabaseModel()
 	if err != nil {
@@ -49,7 +71,7 @@ func Connect(ctx context.Context, endpoint string) (*Client, error) {
 	bo := backoff.NewExponentialBackOff()
 	bo.MaxInterval = 5 * time.Second
 	bo.MaxElapsedTime = 0
-	logger := newLogger(slog.Default())
+	logger := newLogger(co.log)
 	cli, err := client.NewOVSDBClient(dbModel,
 		client.WithEndpoint(endpoint),
 		client.WithReconnect(defaultWait, bo),
@@ -62,7 +84,12 @@ func Connect(ctx context.Context, endpoint string) (*Client, error) {
 	}
 	c := &Client{cli: cli}
 	c.changed.init()
-	wake := func(string, model.Model) { c.changed.broadcast() }
+	wake := func(_ string, m model.Model) {
+		if r, ok := m.(*vswitchd.OpenvSwitch); ok {
+			c.seeRoot(r.UUID)
+		}
+		c.changed.broadcast()
+	}
 	cli.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    wake,
 		UpdateFunc: func(table string, _, m model.Model) { wake(table, m) },
@@ -91,6 +118,14 @@ func newMonitor(cli client.Client) *client.Monitor {
 		client.WithTable(ctl, &ctl.Target, &ctl.ExternalIDs, &ctl.IsConnected),
 		client.WithTable(&vswitchd.FlowTable{}),
 	)
+}
+
+// seeRoot notes the Open_vSwitch row's UUID; a different one than before
+// means another database: its next_cfg is not comparable with lastCfg.
+func (c *Client) seeRoot(uuid string) {
+	if old, _ := c.rootUUID.Swap(uuid).(string); old != "" && old != uuid {
+		c.lastCfg.Store(0)
+	}
 }
 
 // Close ends the connection. The Client must not be used afterwards.
