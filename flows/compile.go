@@ -7,7 +7,16 @@ func Compile(t *Topology) (*Set, error) { return compile(t, nil) }
 // compile is Compile with the tables numbered by ids (nil: Pipeline's order).
 func compile(t *Topology, ids tableIDs) (*Set, error) {
 	var fs []*Flow
-	sg := newSGCompiler(t)
+	// The security groups (the largest part of a big topology) are compiled
+	// beside the rest; both only read the topology.
+	sgFlows := make(chan []*Flow, 1)
+	go func() {
+		sg := newSGCompiler(t)
+		for vi := range t.VPCs {
+			sg.addVPC(&t.VPCs[vi])
+		}
+		sgFlows <- sg.flows()
+	}()
 	fs = append(fs, pipelineFlows()...)
 	if t.External != nil {
 		fs = append(fs, externalFlows(t.External)...)
@@ -25,9 +34,8 @@ func compile(t *Topology, ids tableIDs) (*Set, error) {
 			}
 			fs = append(fs, naclFlows(v, s)...)
 		}
-		sg.addVPC(v)
 	}
-	fs = append(fs, sg.flows()...)
+	fs = append(fs, <-sgFlows...)
 	return newSet(fs, ids)
 }
 

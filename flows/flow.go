@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	of "github.com/contiv/libOpenflow/openflow13"
 )
@@ -134,48 +136,17 @@ func NewSet(flows []*Flow) (*Set, error) { return newSet(flows, nil) }
 // moved must get a new cookie, or reconcile would leave it where the old
 // pipeline put it.
 func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
-	// A flow's text is its slot (table, priority, match) and its actions;
-	// sorting by match, then actions, is sorting by text. The actions' text
-	// of a long action list is made once for the flows sharing it (security
-	// group clauses of members of the same groups).
-	type entry struct {
-		f           *Flow
-		match, acts string
-		// long is the cookie's stand-in for a long shared action list:
-		// "sha256:" and the digest of its text, hashed once.
-		long string
-	}
-	type actsKey struct {
-		first *Action
-		n     int
-	}
-	type actsText struct{ text, long string }
-	memo := map[actsKey]actsText{}
-	es := make([]entry, len(flows))
-	var buf []byte
-	for i, f := range flows {
-		buf = f.Match.appendText(buf[:0])
-		e := entry{f: f, match: string(buf)}
-		k := actsKey{}
-		if len(f.Actions) >= 8 && f.Goto == nil {
-			k = actsKey{&f.Actions[0], len(f.Actions)}
+	es := make([]setEntry, len(flows))
+	// Texts, then cookies, are made in parallel over chunks of the flows
+	// (each chunk its own buffer and memo); nothing else is shared.
+	inParallel(len(flows), func(lo, hi int) {
+		memo := map[actsKey]actsText{}
+		var buf []byte
+		for i := lo; i < hi; i++ {
+			es[i], buf = newSetEntry(flows[i], memo, buf)
 		}
-		if t, ok := memo[k]; ok && k.first != nil {
-			e.acts, e.long = t.text, t.long
-		} else {
-			buf = f.appendActions(buf[:0], nil, false)
-			e.acts = string(buf)
-			if k.first != nil {
-				if k.n >= longActions {
-					sum := sha256.Sum256(buf)
-					e.long = "sha256:" + hex.EncodeToString(sum[:])
-				}
-				memo[k] = actsText{e.acts, e.long}
-			}
-		}
-		es[i] = e
-	}
-	slices.SortFunc(es, func(x, y entry) int {
+	})
+	slices.SortFunc(es, func(x, y setEntry) int {
 		a, b := x.f, y.f
 		if a.Table.ID != b.Table.ID {
 			return cmp.Compare(a.Table.ID, b.Table.ID)
@@ -188,7 +159,15 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 		}
 		return strings.Compare(x.acts, y.acts)
 	})
+	inParallel(len(es), func(lo, hi int) {
+		var buf []byte
+		for i := lo; i < hi; i++ {
+			buf = es[i].cookieInput(buf[:0], ids)
+			es[i].cookie = makeCookie(es[i].f.Category, buf)
+		}
+	})
 	s := &Set{Flows: make([]*Flow, len(es)), byCookie: make(map[uint64]*Flow, len(es))}
+	var buf []byte
 	for i, e := range es {
 		f := e.f
 		s.Flows[i] = f
@@ -201,32 +180,107 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 				return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", p.f, p.f.Owner, f, f.Owner)
 			}
 		}
-		// The cookie's input: the text with table numbers (see appendText).
-		buf = append(buf[:0], "table="...)
-		buf = appendTable(buf, f.Table, ids, true)
-		buf = append(buf, ", priority="...)
-		buf = strconv.AppendUint(buf, uint64(f.Priority), 10)
-		if e.match != "" {
-			buf = append(buf, ',')
-			buf = append(buf, e.match...)
-		}
-		buf = append(buf, " actions="...)
-		if f.Goto != nil || slices.ContainsFunc(f.Actions, func(a Action) bool { return a.table != nil }) {
-			buf = f.appendActions(buf, ids, true)
-		} else if e.long != "" {
-			buf = append(buf, e.long...)
-		} else if len(f.Actions) > 0 {
-			buf = append(buf, e.acts...) // no table named: the same text
-		}
-		c := makeCookie(f.Category, buf)
-		for s.byCookie[c] != nil {
-			buf = append(buf, '#')
-			c = makeCookie(f.Category, buf)
+		c := e.cookie
+		if s.byCookie[c] != nil {
+			// A 48-bit collision: the input with '#' appended until free.
+			buf = e.cookieInput(buf[:0], ids)
+			for s.byCookie[c] != nil {
+				buf = append(buf, '#')
+				c = makeCookie(f.Category, buf)
+			}
 		}
 		f.Cookie = c
 		s.byCookie[c] = f
 	}
 	return s, nil
+}
+
+// setEntry is a flow being put in a set. Its text is its slot (table,
+// priority, match) and its actions; sorting by match, then actions, is
+// sorting by text.
+type setEntry struct {
+	f           *Flow
+	match, acts string
+	// long is the cookie's stand-in for a long shared action list:
+	// "sha256:" and the digest of its text, hashed once.
+	long   string
+	cookie uint64 // before collisions are resolved
+}
+
+// actsKey is an action list shared by flows (merged security group
+// clauses); its text is made once per memo.
+type actsKey struct {
+	first *Action
+	n     int
+}
+
+type actsText struct{ text, long string }
+
+func newSetEntry(f *Flow, memo map[actsKey]actsText, buf []byte) (setEntry, []byte) {
+	buf = f.Match.appendText(buf[:0])
+	e := setEntry{f: f, match: string(buf)}
+	k := actsKey{}
+	if len(f.Actions) >= 8 && f.Goto == nil {
+		k = actsKey{&f.Actions[0], len(f.Actions)}
+	}
+	if t, ok := memo[k]; ok && k.first != nil {
+		e.acts, e.long = t.text, t.long
+		return e, buf
+	}
+	buf = f.appendActions(buf[:0], nil, false)
+	e.acts = string(buf)
+	if k.first != nil {
+		if k.n >= longActions {
+			sum := sha256.Sum256(buf)
+			e.long = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		memo[k] = actsText{e.acts, e.long}
+	}
+	return e, buf
+}
+
+// cookieInput appends what the flow's cookie hashes: its text with table
+// numbers (see appendText), a long shared action list by its digest.
+func (e *setEntry) cookieInput(buf []byte, ids tableIDs) []byte {
+	f := e.f
+	buf = append(buf, "table="...)
+	buf = appendTable(buf, f.Table, ids, true)
+	buf = append(buf, ", priority="...)
+	buf = strconv.AppendUint(buf, uint64(f.Priority), 10)
+	if e.match != "" {
+		buf = append(buf, ',')
+		buf = append(buf, e.match...)
+	}
+	buf = append(buf, " actions="...)
+	switch {
+	case f.Goto != nil || slices.ContainsFunc(f.Actions, func(a Action) bool { return a.table != nil }):
+		buf = f.appendActions(buf, ids, true)
+	case e.long != "":
+		buf = append(buf, e.long...)
+	case len(f.Actions) > 0:
+		buf = append(buf, e.acts...) // no table named: the same text
+	}
+	return buf
+}
+
+// inParallel runs fn over [0, n) in one chunk per processor (one chunk when
+// n is small).
+func inParallel(n int, fn func(lo, hi int)) {
+	p := runtime.GOMAXPROCS(0)
+	if p < 2 || n < 4096 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	step := (n + p - 1) / p
+	for lo := 0; lo < n; lo += step {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, min(lo+step, n))
+	}
+	wg.Wait()
 }
 
 // longActions is the length from which a flow's action list (then made of
