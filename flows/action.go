@@ -59,6 +59,18 @@ func (a Action) wire() (of.Action, error) {
 	return a.build()
 }
 
+// Actions without arguments (or with the ones every flow uses) are made
+// once: an ARP reply flow has eight actions, and there is one per instance.
+var (
+	actMoveEthSrcToDst = move(fEthSrc, fEthDst, 48)
+	actMoveARPShaToTha = move(fArpSha, fArpTha, 48)
+	actMoveARPSpaToTpa = move(fArpSpa, fArpTpa, 32)
+	actMoveIPSrcToDst  = move(fIPSrc, fIPDst, 32)
+	actSetARPReply     = setField(fArpOp, "2", u16(ARPReply))
+	actOutputInPort    = act("IN_PORT", func() (of.Action, error) { return of.NewActionOutput(of.P_IN_PORT), nil })
+	actDecTTL          = act("dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil })
+)
+
 // Output sends the packet to a port.
 func Output(port uint32) Action {
 	return act(fmt.Sprintf("output:%d", port), func() (of.Action, error) { return of.NewActionOutput(port), nil })
@@ -67,7 +79,7 @@ func Output(port uint32) Action {
 // OutputInPort sends the packet back where it came from (OpenFlow forbids a
 // plain output to the ingress port).
 func OutputInPort() Action {
-	return act("IN_PORT", func() (of.Action, error) { return of.NewActionOutput(of.P_IN_PORT), nil })
+	return actOutputInPort
 }
 
 // OutputReg sends the packet to the port number held in a register field.
@@ -109,7 +121,12 @@ func SetEthSrc(mac net.HardwareAddr) Action { return setField(fEthSrc, mac.Strin
 func SetEthDst(mac net.HardwareAddr) Action { return setField(fEthDst, mac.String(), mac) }
 
 // SetARPOp rewrites the ARP opcode.
-func SetARPOp(op uint16) Action { return setField(fArpOp, fmt.Sprint(op), u16(op)) }
+func SetARPOp(op uint16) Action {
+	if op == ARPReply {
+		return actSetARPReply
+	}
+	return setField(fArpOp, fmt.Sprint(op), u16(op))
+}
 
 // SetARPSha rewrites the ARP sender MAC.
 func SetARPSha(mac net.HardwareAddr) Action { return setField(fArpSha, mac.String(), mac) }
@@ -133,13 +150,13 @@ func move(src, dst field, bits int) Action {
 }
 
 // MoveEthSrcToDst copies the source MAC to the destination MAC (for replies).
-func MoveEthSrcToDst() Action { return move(fEthSrc, fEthDst, 48) }
+func MoveEthSrcToDst() Action { return actMoveEthSrcToDst }
 
 // MoveARPShaToTha copies the ARP sender MAC to the target MAC (for replies).
-func MoveARPShaToTha() Action { return move(fArpSha, fArpTha, 48) }
+func MoveARPShaToTha() Action { return actMoveARPShaToTha }
 
 // MoveARPSpaToTpa copies the ARP sender IP to the target IP (for replies).
-func MoveARPSpaToTpa() Action { return move(fArpSpa, fArpTpa, 32) }
+func MoveARPSpaToTpa() Action { return actMoveARPSpaToTpa }
 
 // SetIPSrc rewrites the IPv4 source.
 func SetIPSrc(ip netip.Addr) Action { return setField(fIPSrc, ip.String(), ip.AsSlice()) }
@@ -153,13 +170,13 @@ func SetIPTTL(ttl uint8) Action {
 func SetICMPType(t uint8) Action { return setField(fICMPType, fmt.Sprint(t), []byte{t}) }
 
 // MoveIPSrcToDst copies the IPv4 source to the destination (for replies).
-func MoveIPSrcToDst() Action { return move(fIPSrc, fIPDst, 32) }
+func MoveIPSrcToDst() Action { return actMoveIPSrcToDst }
 
 // DecTTL decrements the IP TTL; a packet at TTL 1 is dropped. It uses the
 // OpenFlow 1.1+ action: libOpenflow's NewNXActionDecTTL sends Nicira subtype
 // 18, which OVS accepts only on OpenFlow 1.0 (OFPBAC_BAD_EXP_TYPE on 1.3).
 func DecTTL() Action {
-	return act("dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil })
+	return actDecTTL
 }
 
 // Resubmit runs the packet through another table (backwards too) and then

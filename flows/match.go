@@ -65,7 +65,7 @@ var (
 
 // regField is the match field of a whole register; regs sort after the packet
 // fields and before conntrack, by register number.
-func regField(reg int) field { return regFields[reg] }
+func regField(reg int) *field { return &regFields[reg] }
 
 var regFields = func() (fs [16]field) {
 	for r := range fs {
@@ -77,7 +77,7 @@ var regFields = func() (fs [16]field) {
 // matchItem is one field of a match with its value, its optional mask, and its
 // text as ovs-ofctl would print it.
 type matchItem struct {
-	f     field
+	f     *field
 	value []byte
 	mask  []byte // nil: exact match
 	text  string
@@ -92,7 +92,7 @@ func (m Match) with(it matchItem) Match {
 	items := make([]matchItem, 0, len(m.items)+1)
 	placed := false
 	for _, old := range m.items {
-		if old.f.nxm == it.f.nxm {
+		if old.f == it.f {
 			continue
 		}
 		if !placed && it.f.order < old.f.order {
@@ -111,22 +111,22 @@ func u32(v uint32) []byte { b := make([]byte, 4); binary.BigEndian.PutUint32(b, 
 
 // InPort matches the OpenFlow port the packet came in on.
 func (m Match) InPort(port uint32) Match {
-	return m.with(matchItem{f: fInPort, value: u16(uint16(port)), text: fmt.Sprintf("in_port=%d", port)})
+	return m.with(matchItem{f: &fInPort, value: u16(uint16(port)), text: fmt.Sprintf("in_port=%d", port)})
 }
 
 // EthSrc matches the source MAC.
 func (m Match) EthSrc(mac net.HardwareAddr) Match {
-	return m.with(matchItem{f: fEthSrc, value: []byte(mac), text: "dl_src=" + mac.String()})
+	return m.with(matchItem{f: &fEthSrc, value: []byte(mac), text: "dl_src=" + mac.String()})
 }
 
 // EthDst matches the destination MAC.
 func (m Match) EthDst(mac net.HardwareAddr) Match {
-	return m.with(matchItem{f: fEthDst, value: []byte(mac), text: "dl_dst=" + mac.String()})
+	return m.with(matchItem{f: &fEthDst, value: []byte(mac), text: "dl_dst=" + mac.String()})
 }
 
 // EthDstMulticast matches every group (broadcast and multicast) destination.
 func (m Match) EthDstMulticast() Match {
-	return m.with(matchItem{f: fEthDst, value: []byte{1, 0, 0, 0, 0, 0}, mask: []byte{1, 0, 0, 0, 0, 0},
+	return m.with(matchItem{f: &fEthDst, value: []byte{1, 0, 0, 0, 0, 0}, mask: []byte{1, 0, 0, 0, 0, 0},
 		text: "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"})
 }
 
@@ -141,35 +141,35 @@ func (m Match) EthType(t uint16) Match {
 	case EthIPv6:
 		text = "ipv6"
 	}
-	return m.with(matchItem{f: fEthType, value: u16(t), text: text})
+	return m.with(matchItem{f: &fEthType, value: u16(t), text: text})
 }
 
 // VLANTagged matches frames that carry an 802.1Q tag (the CFI/present bit).
 func (m Match) VLANTagged() Match {
-	return m.with(matchItem{f: fVlanTCI, value: u16(0x1000), mask: u16(0x1000), text: "vlan_tci=0x1000/0x1000"})
+	return m.with(matchItem{f: &fVlanTCI, value: u16(0x1000), mask: u16(0x1000), text: "vlan_tci=0x1000/0x1000"})
 }
 
 // ARPOp matches the ARP opcode (needs EthType(EthARP)).
 func (m Match) ARPOp(op uint16) Match {
-	return m.with(matchItem{f: fArpOp, value: u16(op), text: fmt.Sprintf("arp_op=%d", op)})
+	return m.with(matchItem{f: &fArpOp, value: u16(op), text: fmt.Sprintf("arp_op=%d", op)})
 }
 
 // ARPSpa matches the ARP sender IP.
 func (m Match) ARPSpa(ip netip.Addr) Match {
-	return m.with(matchItem{f: fArpSpa, value: ip.AsSlice(), text: "arp_spa=" + ip.String()})
+	return m.with(matchItem{f: &fArpSpa, value: ip.AsSlice(), text: "arp_spa=" + ip.String()})
 }
 
 // ARPTpa matches the ARP target IP.
 func (m Match) ARPTpa(ip netip.Addr) Match {
-	return m.with(matchItem{f: fArpTpa, value: ip.AsSlice(), text: "arp_tpa=" + ip.String()})
+	return m.with(matchItem{f: &fArpTpa, value: ip.AsSlice(), text: "arp_tpa=" + ip.String()})
 }
 
 // ARPSha matches the ARP sender MAC.
 func (m Match) ARPSha(mac net.HardwareAddr) Match {
-	return m.with(matchItem{f: fArpSha, value: []byte(mac), text: "arp_sha=" + mac.String()})
+	return m.with(matchItem{f: &fArpSha, value: []byte(mac), text: "arp_sha=" + mac.String()})
 }
 
-func prefixItem(f field, p netip.Prefix) matchItem {
+func prefixItem(f *field, p netip.Prefix) matchItem {
 	if p.Bits() == 32 {
 		return matchItem{f: f, value: p.Addr().AsSlice(), text: f.name + "=" + p.Addr().String()}
 	}
@@ -183,7 +183,7 @@ func (m Match) IPSrc(p netip.Prefix) Match {
 	if anyAddr(p) {
 		return m
 	}
-	return m.with(prefixItem(fIPSrc, p))
+	return m.with(prefixItem(&fIPSrc, p))
 }
 
 // IPDst matches the IPv4 destination against a prefix.
@@ -191,17 +191,17 @@ func (m Match) IPDst(p netip.Prefix) Match {
 	if anyAddr(p) {
 		return m
 	}
-	return m.with(prefixItem(fIPDst, p))
+	return m.with(prefixItem(&fIPDst, p))
 }
 
 // IPProto matches the IP protocol (needs EthType(EthIPv4)).
 func (m Match) IPProto(p uint8) Match {
-	return m.with(matchItem{f: fIPProto, value: []byte{p}, text: fmt.Sprintf("nw_proto=%d", p)})
+	return m.with(matchItem{f: &fIPProto, value: []byte{p}, text: fmt.Sprintf("nw_proto=%d", p)})
 }
 
 // ICMPType matches the ICMP type (needs IPProto(ProtoICMP)).
 func (m Match) ICMPType(t uint8) Match {
-	return m.with(matchItem{f: fICMPType, value: []byte{t}, text: fmt.Sprintf("icmp_type=%d", t)})
+	return m.with(matchItem{f: &fICMPType, value: []byte{t}, text: fmt.Sprintf("icmp_type=%d", t)})
 }
 
 // Reg matches a register bit range against a value.

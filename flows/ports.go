@@ -30,9 +30,9 @@ func portMasks(lo, hi uint16) []portMask {
 // L4Dst matches a TCP or UDP destination port (value/mask); proto must
 // already be matched.
 func (m Match) L4Dst(proto uint8, pm portMask) Match {
-	f := fTCPDst
+	f := &fTCPDst
 	if proto == ProtoUDP {
-		f = fUDPDst
+		f = &fUDPDst
 	}
 	it := matchItem{f: f, value: u16(pm.Value)}
 	if pm.Mask == 0xffff {

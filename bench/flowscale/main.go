@@ -258,7 +258,17 @@ func scratchBridge(ctx context.Context, endpoint, prefix string) (br, mgmt strin
 		_ = c.DeleteBridge(ctx, br)
 		c.Close()
 	}
-	return br, filepath.Join(rundir, br+".mgmt"), done, nil
+	// ovs-vswitchd makes the management socket a moment after the bridge.
+	mgmt = filepath.Join(rundir, br+".mgmt")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(mgmt); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			done()
+			return "", "", nil, fmt.Errorf("bridge %s: no management socket after 10 s: %w", br, err)
+		}
+	}
+	return br, mgmt, done, nil
 }
 
 // measured is what compileAndInstall timed.
