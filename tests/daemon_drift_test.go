@@ -77,12 +77,32 @@ func instanceMAC(t *testing.T, br, instance string) string {
 	return mac
 }
 
+// replaceFlow deletes the flows of cookie and adds flow, in one bundle.
+func replaceFlow(t *testing.T, br string, cookie uint64, flow string) {
+	t.Helper()
+	cmds := fmt.Sprintf("delete cookie=%#x/-1\nadd %s\n", cookie, flow)
+	if r := sh(t, "printf '"+cmds+"' | ovs-ofctl -O OpenFlow13 --bundle add-flows "+br+" -"); r.Code != 0 {
+		t.Fatalf("replacing flow %#x: %s", cookie, r.Stderr)
+	}
+}
+
+// driftsSeen counts the drifts the daemon has noticed so far (logged
+// before it repairs them).
+func (d *daemonProc) driftsSeen() int {
+	return strings.Count(d.log.String(), `msg="dataplane differs from the file"`)
+}
+
+// drifts counts the daemon's drift repairs so far.
+func (d *daemonProc) drifts() int {
+	return strings.Count(d.log.String(), "event=applied reason=drift")
+}
+
 // waitDrift waits (at most 30 s: the daemon checks every 10 s) for the
 // daemon's n-th drift repair to be applied.
 func (d *daemonProc) waitDrift(n int) {
 	d.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(d.log.String(), "event=applied reason=drift") < n {
+	for d.drifts() < n {
 		if time.Now().After(deadline) {
 			d.t.Fatalf("no drift repair #%d within 30 s:\n%s", n, d.log.String())
 		}
@@ -119,15 +139,15 @@ func TestDaemonRepairsReplacedFlows(t *testing.T) {
 	t.Logf("victim: %s", victim.Line)
 
 	// 1. Replace it with a bogus vpcctl-marked flow: same number of flows.
-	const bogus = "0xa5ff00000000beef"
-	sh(t, fmt.Sprintf("ovs-ofctl -O OpenFlow13 del-flows %s cookie=%#x/-1", br, victim.Cookie))
-	if r := sh(t, "ovs-ofctl -O OpenFlow13 add-flow "+br+" 'table=0,cookie="+bogus+",priority=1,ip,nw_dst=10.99.99.99,actions=drop'"); r.Code != 0 {
-		t.Fatalf("add-flow: %s", r.Stderr)
-	}
-	if got := vpcctlFlows(t, br); len(got) != len(want) || sameKeys(flowKeys(got), wantKeys) {
+	// (One bundle: the daemon's check, which may run at any moment, sees
+	// the flows before or after, never half of it; and it may repair before
+	// the looks below, which are skipped then.)
+	seen := d.driftsSeen()
+	replaceFlow(t, br, victim.Cookie, "table=0,cookie=0xa5ff00000000beef,priority=1,ip,nw_dst=10.99.99.99,actions=drop")
+	if got := vpcctlFlows(t, br); d.driftsSeen() == seen && (len(got) != len(want) || sameKeys(flowKeys(got), wantKeys)) {
 		t.Fatalf("setup: %d flows (want %d, with another set)", len(got), len(want))
 	}
-	if ping(t, br, "alice", "10.0.1.20") {
+	if ping(t, br, "alice", "10.0.1.20") && d.driftsSeen() == seen {
 		t.Errorf("alice still reaches bob without the flow to his MAC: the test removed the wrong flow")
 	}
 	d.waitDrift(1)
@@ -144,11 +164,9 @@ func TestDaemonRepairsReplacedFlows(t *testing.T) {
 	if victim.Table == 0 {
 		other = 1
 	}
-	sh(t, fmt.Sprintf("ovs-ofctl -O OpenFlow13 del-flows %s cookie=%#x/-1", br, victim.Cookie))
-	if r := sh(t, fmt.Sprintf("ovs-ofctl -O OpenFlow13 add-flow %s 'table=%d,cookie=%#x,priority=1,ip,nw_dst=10.99.99.98,actions=drop'", br, other, victim.Cookie)); r.Code != 0 {
-		t.Fatalf("add-flow: %s", r.Stderr)
-	}
-	if got := vpcctlFlows(t, br); len(got) != len(want) || sameKeys(flowKeys(got), wantKeys) {
+	seen = d.driftsSeen()
+	replaceFlow(t, br, victim.Cookie, fmt.Sprintf("table=%d,cookie=%#x,priority=1,ip,nw_dst=10.99.99.98,actions=drop", other, victim.Cookie))
+	if got := vpcctlFlows(t, br); d.driftsSeen() == seen && (len(got) != len(want) || sameKeys(flowKeys(got), wantKeys)) {
 		t.Fatalf("setup: %d flows (want %d, with another set)", len(got), len(want))
 	}
 	d.waitDrift(2)
