@@ -46,6 +46,9 @@ type Topology struct {
 	External *External  `mapstructure:"external"` // nil when the file has none
 	VPCs     []*VPC     `mapstructure:"vpcs"`
 	Peerings []*Peering `mapstructure:"peerings"`
+	// Expect is the reachability the author expects (optional): checked on
+	// the model by `vpcctl check`, and by live probes with --live.
+	Expect []*Expectation `mapstructure:"expect"`
 
 	Pos Pos `mapstructure:"-"`
 }
@@ -240,6 +243,20 @@ func (i *Instance) CheckSourceDest() bool { return i.SourceDestCheck == nil || *
 type Peering struct {
 	Name string   `mapstructure:"name" cfg:"required,label"`
 	VPCs []string `mapstructure:"vpcs" cfg:"required"`
+
+	Pos Pos `mapstructure:"-"`
+}
+
+// Expectation says whether traffic of one kind from one set of endpoints to
+// another must get through (reach: yes) or not (reach: no). From and To are
+// endpoint refs: an instance or external host name, group/NAME (a group of
+// the only VPC that has one of that name), group/VPC/NAME or subnet/VPC/NAME.
+type Expectation struct {
+	From  string `mapstructure:"from" cfg:"required"`
+	To    string `mapstructure:"to" cfg:"required"`
+	Proto string `mapstructure:"proto" cfg:"required"` // tcp | udp | icmp
+	Port  int    `mapstructure:"port"`                 // tcp and udp: required
+	Reach string `mapstructure:"reach" cfg:"required"` // yes | no
 
 	Pos Pos `mapstructure:"-"`
 }

@@ -49,6 +49,7 @@ func validate(t *Topology, r *report) {
 	}
 	c.publicIPs()
 	c.peeringRoutes()
+	c.expectations()
 }
 
 // top checks the top-level scalars.

@@ -269,10 +269,7 @@ func traceDestination(m *reach.Model, from *reach.Endpoint, to string) (netip.Ad
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("destination %q is neither an IPv4 address nor an instance or external host", to)
 	}
-	if e.Instance != nil && from.Kind == "host" && e.Instance.PublicAddr.IsValid() {
-		return e.Instance.PublicAddr, nil // from outside, only the elastic IP is reachable
-	}
-	return e.IP(), nil
+	return reach.Destination(from, e), nil // from outside, an instance is its elastic IP
 }
 
 func portsByName(ports []ovsdb.PortInfo) map[string]ovsdb.PortInfo {

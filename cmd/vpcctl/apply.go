@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller"
+	"github.com/vpcctl/vpcctl/controller/reach"
 )
 
 // loadFile loads and validates a topology, printing warnings to stderr.
@@ -43,6 +44,14 @@ func newValidateCmd(g *globals) *cobra.Command {
 			defer cancel()
 			if err := controller.CheckHost(ctx, g.options(), topo); err != nil {
 				return fmt.Errorf("host: %w", err)
+			}
+			// Expectations that fail on the model already: a warning, as the
+			// file itself is valid (`vpcctl check` fails on them).
+			for _, c := range reach.New(topo).Check() {
+				if !c.OK() {
+					fmt.Fprintf(os.Stderr, "warning: %s: %s: expected reach %s, the model says %s (%s %s: %s)\n",
+						c.Path, c.Label(), yesNo(c.Want), yesNo(c.Model), c.Decider.Stage, c.Decider.Object, c.Decider.Detail)
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%s)\n", file, summary(topo))
 			return nil

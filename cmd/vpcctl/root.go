@@ -54,6 +54,7 @@ func newRoot() *cobra.Command {
 		newExecCmd(g),
 		newFlowsCmd(g),
 		newTraceCmd(g),
+		newCheckCmd(g),
 		newOVSCmd(g),
 		newDaemonCmd(g),
 	)
