@@ -17,6 +17,11 @@ import (
 	"github.com/vpcctl/vpcctl/controller/host"
 )
 
+// This file's name sorts last on purpose: go test runs a package's tests in
+// file order, and this test restarts the shared ovs-vswitchd and
+// ovsdb-server. `go test ./...` runs packages in parallel; by the time this
+// one runs, the other packages' tests against OVS are done.
+//
 // The chaos test: a daemon manages a topology while a bounded ping runs
 // between two instances the test never touches (p1, a veth, to p2, an
 // internal port, routed across subnets through a security group). Meanwhile
