@@ -124,6 +124,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	if err != nil {
 		return nil, err
 	}
+	logFlowDiff(o, t.Bridge, d)
 	sum.Flows, sum.FlowsAdded, sum.FlowsDeleted = len(set.Flows), len(d.Add), len(d.Delete)
 	sum.FlowMods = int64(conn.Stats().FlowModsSent - mods)
 	s.Flows = set

@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 		newFlowsCmd(g),
 		newTraceCmd(g),
 		newCheckCmd(g),
+		newPlanCmd(g),
 		newOVSCmd(g),
 		newDaemonCmd(g),
 	)
