@@ -34,6 +34,7 @@ const (
 	maxRetryDelay  = 30 * time.Second
 	reconnectGrace = time.Second // after losing OVS, before the first repair attempt
 	portCheckDelay = 200 * time.Millisecond
+	dbCheckDelay   = 500 * time.Millisecond // after an OVSDB change, before looking at the ports
 )
 
 // DaemonSocket is the unix socket where the daemon of a bridge listens for
@@ -60,6 +61,7 @@ type daemon struct {
 	topo     *config.Topology // desired state: the last valid file
 	raw      []byte           // its content
 	internal []string         // its OVS internal ports
+	ports    []string         // all its OVS ports
 
 	applied  bool       // the desired state was applied and nothing has disturbed it since
 	flows    *flows.Set // the flows the last successful apply installed
@@ -170,7 +172,7 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn.Conn, files <-chan struct{}, links <-chan string) {
 	check := time.NewTicker(do.CheckInterval)
 	defer check.Stop()
-	var debounce, portCheck <-chan time.Time
+	var debounce, portCheck, dbCheck <-chan time.Time
 	for {
 		var connDone <-chan struct{}
 		if d.conn != nil {
@@ -179,6 +181,10 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 		var retry <-chan time.Time
 		if d.retry != nil {
 			retry = d.retry.C
+		}
+		var dbChanged <-chan struct{}
+		if d.db != nil && dbCheck == nil {
+			dbChanged = d.db.Changed()
 		}
 		select {
 		case <-ctx.Done():
@@ -217,6 +223,18 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 		case name := <-links:
 			if d.isInternalPort(name) && portCheck == nil {
 				portCheck = time.After(portCheckDelay)
+			}
+		case <-dbChanged:
+			// libovsdb's cache changed (anything, any bridge's): look at
+			// this bridge's ports, in the cache, a little later.
+			dbCheck = time.After(dbCheckDelay)
+		case <-dbCheck:
+			dbCheck = nil
+			if d.applied && d.retry == nil {
+				if reason := d.portsDrift(ctx); reason != "" {
+					d.log.Warn("dataplane differs from the file", "event", "drift", "reason", reason)
+					d.apply(ctx, "drift")
+				}
 			}
 		case <-portCheck:
 			portCheck = nil

@@ -74,6 +74,9 @@ func (d *daemon) check(ctx context.Context) drift {
 	if p := d.internalPortsInHost(); len(p) > 0 {
 		return drift{reason: fmt.Sprintf("internal ports %v are in the host namespace", p)}
 	}
+	if reason := d.portsDrift(ctx); reason != "" {
+		return drift{reason: reason}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var dr drift
@@ -193,10 +196,44 @@ func removeMisplaced(ctx context.Context, conn *ofconn.Conn, want *flows.Set, ke
 	return conn.Bundle(ctx, msgs)
 }
 
+// portsDrift looks in the OVSDB cache (no round trip) whether every port
+// of the topology is on the bridge and attached (an OpenFlow port number):
+// someone may have deleted a port or the bridge. It returns why not, or "".
+func (d *daemon) portsDrift(ctx context.Context) string {
+	if d.db == nil {
+		return ""
+	}
+	ports, err := d.db.ListPorts(ctx, d.bridge)
+	if err != nil {
+		return "OVSDB: " + err.Error()
+	}
+	ofport := make(map[string]int, len(ports))
+	for _, p := range ports {
+		ofport[p.Name] = p.Ofport
+	}
+	var missing, detached []string
+	for _, p := range d.ports {
+		switch n, ok := ofport[p]; {
+		case !ok:
+			missing = append(missing, p)
+		case n < 0:
+			detached = append(detached, p)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return fmt.Sprintf("ports %v are not on bridge %s", missing, d.bridge)
+	case len(detached) > 0:
+		return fmt.Sprintf("ports %v failed to attach (ofport -1)", detached)
+	}
+	return ""
+}
+
 // setTopology makes topo (read from raw) the desired state.
 func (d *daemon) setTopology(topo *config.Topology, raw []byte) {
-	d.topo, d.raw, d.internal = topo, raw, nil
+	d.topo, d.raw, d.internal, d.ports = topo, raw, nil, nil
 	for _, a := range attachments(topo, nil) {
+		d.ports = append(d.ports, a.Port)
 		if a.Attach == "internal" {
 			d.internal = append(d.internal, a.Port)
 		}

@@ -133,6 +133,12 @@ func (c *Client) Close() {
 	c.cli.Close()
 }
 
+// Changed returns a channel that is closed at the next change of the
+// cache: any monitored row, of any bridge, this client's writes included.
+func (c *Client) Changed() <-chan struct{} {
+	return c.changed.wait()
+}
+
 // Writes is the number of write transactions this client has sent.
 func (c *Client) Writes() int64 {
 	return c.writes.Load()

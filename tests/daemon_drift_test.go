@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vpcctl/vpcctl/controller/host"
 )
 
 // vpcctlFlow is one installed flow with vpcctl's cookie marker.
@@ -187,5 +189,38 @@ func TestDaemonRepairsReplacedFlows(t *testing.T) {
 	// new connection to the management socket.
 	if !strings.Contains(log, `reason=drift openflow="controller connection"`) {
 		t.Errorf("the drift repair did not use the controller connection:\n%s", log)
+	}
+}
+
+// TestDaemonRepairsDeletedPort: someone deletes an instance's OVS port. The
+// daemon's OVSDB cache shows it (no polling of the server): the daemon puts
+// the port back, under its OpenFlow port number, so the flows still fit.
+func TestDaemonRepairsDeletedPort(t *testing.T) {
+	br := uniqueBridge("tdp")
+	file := topology(t, br, daemonHello)
+	d := startDaemon(t, file)
+	if !ping(t, br, "alice", "10.0.1.30") {
+		t.Fatalf("no connectivity before the change\n%s", d.log.String())
+	}
+	port := host.HostVethName(br, "alice")
+	ofport := strings.TrimSpace(sh(t, "ovs-vsctl get interface "+port+" ofport").Stdout)
+	flowsBefore := flowKeys(vpcctlFlows(t, br))
+	deleted := time.Now()
+	if r := sh(t, "ovs-vsctl del-port "+br+" "+port); r.Code != 0 {
+		t.Fatalf("del-port: %s", r.Stderr)
+	}
+	d.waitDrift(1)
+	t.Logf("port back %v after it was deleted", time.Since(deleted).Round(time.Millisecond))
+	if !strings.Contains(d.log.String(), "are not on bridge") {
+		t.Errorf("the drift reason does not name the missing port:\n%s", d.log.String())
+	}
+	if got := strings.TrimSpace(sh(t, "ovs-vsctl get interface "+port+" ofport").Stdout); got != ofport {
+		t.Errorf("ofport of %s: %s, was %s", port, got, ofport)
+	}
+	if !sameKeys(flowKeys(vpcctlFlows(t, br)), flowsBefore) {
+		t.Errorf("the flows changed")
+	}
+	if !pingUntil(t, br, "alice", "10.0.1.30", 10*time.Second) {
+		t.Fatalf("alice cannot reach carol after the repair\n%s", d.log.String())
 	}
 }
