@@ -41,9 +41,7 @@ func destroy(ctx context.Context, o Options, nsBridge string, pick func(*ovsdb.C
 	var errs []error
 	nss, err := host.ListNamespaces(nsBridge)
 	errs = append(errs, err)
-	for _, ns := range nss {
-		errs = append(errs, removeNamespace(ns))
-	}
+	errs = append(errs, removeNamespaces(nss))
 	db, err := connect(ctx, o)
 	if err != nil {
 		return errors.Join(append(errs, err)...)

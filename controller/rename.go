@@ -32,9 +32,7 @@ func removeRenamed(ctx context.Context, o Options, db *ovsdb.Client, bridge, fil
 		var errs []error
 		nss, err := host.ListNamespaces(b.Name)
 		errs = append(errs, err)
-		for _, ns := range nss {
-			errs = append(errs, removeNamespace(ns))
-		}
+		errs = append(errs, removeNamespaces(nss))
 		errs = append(errs, destroyBridge(ctx, db, b.Name))
 		lock.unlock()
 		if err := errors.Join(errs...); err != nil {

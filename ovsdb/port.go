@@ -133,6 +133,11 @@ func (c *Client) updatePortOps(ctx context.Context, p *vswitchd.Port, spec PortS
 	if err != nil {
 		return nil, err
 	}
+	return c.updatePortIfaceOps(p, iface, spec)
+}
+
+// updatePortIfaceOps is updatePortOps with the port's interface looked up.
+func (c *Client) updatePortIfaceOps(p *vswitchd.Port, iface *vswitchd.Interface, spec PortSpec) ([]ovsdb.Operation, error) {
 	if iface.Name != spec.Name {
 		return nil, fmt.Errorf("its interface is %q: %w", iface.Name, ErrConflict)
 	}
@@ -218,14 +223,18 @@ func (c *Client) ListPorts(ctx context.Context, bridge string) ([]PortInfo, erro
 	if err != nil {
 		return nil, err
 	}
+	idx, err := c.portIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []PortInfo
 	for _, uuid := range br.Ports {
-		p, err := c.portByUUID(ctx, uuid)
-		if err != nil || !owned(p.ExternalIDs) || p.Name == bridge || len(p.Interfaces) == 0 {
+		p := idx.portByUUID[uuid]
+		if p == nil || !owned(p.ExternalIDs) || p.Name == bridge || len(p.Interfaces) == 0 {
 			continue
 		}
 		info := PortInfo{Name: p.Name, ExternalIDs: p.ExternalIDs}
-		if iface, err := c.ifaceByUUID(ctx, p.Interfaces[0]); err == nil {
+		if iface := idx.ifaceByUUID[p.Interfaces[0]]; iface != nil {
 			info.Type = iface.Type
 			info.Ofport = deref(iface.Ofport)
 			info.OfportRequest = deref(iface.OfportRequest)

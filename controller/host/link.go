@@ -60,17 +60,24 @@ func (s LinkSpec) validate(ifName string) error {
 // reachable through h) match spec: IPv6 off, MAC, MTU, exactly one IPv4
 // address, link and loopback up, default route via the gateway.
 func configureInside(h *netlink.Handle, spec LinkSpec, ifName string) (bool, error) {
+	return configureLink(h, spec, ifName, nil, nil, func() (bool, error) { return disableIPv6In(spec.Namespace, ifName) })
+}
+
+// configureLink is configureInside with the links already looked up (nil:
+// look them up) and the way to turn IPv6 off given.
+func configureLink(h *netlink.Handle, spec LinkSpec, ifName string, link, lo netlink.Link, ipv6Off func() (bool, error)) (bool, error) {
 	changed := false
 	// IPv6 off before the link goes up, so it never sends router solicitations.
-	c, err := disableIPv6In(spec.Namespace, ifName)
+	c, err := ipv6Off()
 	if err != nil {
 		return changed, err
 	}
 	changed = changed || c
 
-	link, err := h.LinkByName(ifName)
-	if err != nil {
-		return changed, fmt.Errorf("%s in %s: %w", ifName, spec.Namespace, err)
+	if link == nil {
+		if link, err = h.LinkByName(ifName); err != nil {
+			return changed, fmt.Errorf("%s in %s: %w", ifName, spec.Namespace, err)
+		}
 	}
 	attrs := link.Attrs()
 	if !macEqual(attrs.HardwareAddr, spec.MAC) {
@@ -95,9 +102,10 @@ func configureInside(h *netlink.Handle, spec LinkSpec, ifName string) (bool, err
 	if err != nil {
 		return changed, err
 	}
-	lo, err := h.LinkByName("lo")
-	if err != nil {
-		return changed, fmt.Errorf("lo in %s: %w", spec.Namespace, err)
+	if lo == nil {
+		if lo, err = h.LinkByName("lo"); err != nil {
+			return changed, fmt.Errorf("lo in %s: %w", spec.Namespace, err)
+		}
 	}
 	c, err = ensureUp(h, lo)
 	changed = changed || c

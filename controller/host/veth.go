@@ -19,6 +19,9 @@ type VethReport struct {
 	// one, and OVSDB shows no error): the caller must re-add the OVS port
 	// (delete and add the Port row) unless it is adding it for the first time.
 	Recreated bool
+	// Held: the pair needs re-creating, and EnsureVeths was told to leave
+	// it for now (nothing was changed).
+	Held bool
 }
 
 // EnsureVeth makes an instance's veth pair match spec: host end HostName in
