@@ -27,6 +27,8 @@ type Flow struct {
 	Owner string
 	// Cookie is filled by Compile from the category and the text.
 	Cookie uint64
+	// matchText caches Match.String() when the compiler already made it.
+	matchText string
 }
 
 // ActionsString is the action list in ovs-ofctl syntax ("drop" when empty).
@@ -217,8 +219,11 @@ type actsKey struct {
 type actsText struct{ text, long string }
 
 func newSetEntry(f *Flow, memo map[actsKey]actsText, buf []byte) (setEntry, []byte) {
-	buf = f.Match.appendText(buf[:0])
-	e := setEntry{f: f, match: string(buf)}
+	e := setEntry{f: f, match: f.matchText}
+	if e.match == "" && len(f.Match.items) > 0 {
+		buf = f.Match.appendText(buf[:0])
+		e.match = string(buf)
+	}
 	k := actsKey{}
 	if len(f.Actions) >= 8 && f.Goto == nil {
 		k = actsKey{&f.Actions[0], len(f.Actions)}

@@ -43,8 +43,14 @@ func (c conjIDs) id(key string) uint32 {
 // flowMerger keeps one flow per slot, so that several rules needing the same
 // match share it: their conjunction actions and owners are merged.
 type flowMerger struct {
-	byKey map[string]*merged
+	byKey map[slotKey]*merged
 	order []*merged
+}
+
+type slotKey struct {
+	t     *Table
+	prio  uint16
+	match string
 }
 
 // merged is a flow being built. A clause flow gets its conjunctions and
@@ -58,12 +64,12 @@ type merged struct {
 
 // entry finds or makes the flow of a slot.
 func (fm *flowMerger) entry(t *Table, prio uint16, m Match, goto_ *Table) *merged {
-	key := t.Name + "/" + itoa(uint64(prio)) + "/" + m.String()
+	key := slotKey{t, prio, m.String()}
 	e, ok := fm.byKey[key]
 	if !ok {
-		e = &merged{f: &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup}}
+		e = &merged{f: &Flow{Table: t, Priority: prio, Match: m, Goto: goto_, Category: CatSecurityGroup, matchText: key.match}}
 		if fm.byKey == nil {
-			fm.byKey = map[string]*merged{}
+			fm.byKey = map[slotKey]*merged{}
 		}
 		fm.byKey[key] = e
 		fm.order = append(fm.order, e)
@@ -359,6 +365,7 @@ func (c *sgCompiler) flows() []*Flow {
 		idOf[k] = ids.id(k)
 	}
 	fm := &c.fm
+	fm.byKey = make(map[slotKey]*merged, 2*len(c.plans))
 	for pi, p := range c.plans {
 		pi := int32(pi)
 		if p.key == "" {
