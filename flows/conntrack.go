@@ -34,12 +34,12 @@ func (m Match) CtState(set, clear uint32) Match {
 			b.WriteString("-" + n.name)
 		}
 	}
-	return m.with(matchItem{f: &fCtState, value: u32(set), mask: u32(set | clear), text: "ct_state=" + b.String()})
+	return m.with(item(&fCtState, u32(set), u32(set|clear), "ct_state="+b.String()))
 }
 
 // ConjID matches the id of a conjunctive match that was satisfied.
 func (m Match) ConjID(id uint32) Match {
-	return m.with(matchItem{f: &fConjID, value: u32(id), text: "conj_id=" + itoa(uint64(id))})
+	return m.with(item(&fConjID, u32(id), nil, "conj_id="+itoa(uint64(id))))
 }
 
 // CT sends the packet through conntrack in the zone held by a register field;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	of "github.com/contiv/libOpenflow/openflow13"
@@ -77,10 +78,20 @@ var regFields = func() (fs [16]field) {
 // matchItem is one field of a match with its value, its optional mask, and its
 // text as ovs-ofctl would print it.
 type matchItem struct {
-	f     *field
-	value []byte
-	mask  []byte // nil: exact match
-	text  string
+	f           *field
+	n           uint8 // bytes of value (and mask)
+	masked      bool
+	value, mask [6]byte
+	text        string
+}
+
+// item makes a match item (mask nil: exact match). Values are at most 6 bytes
+// (a MAC) and live in the item: a match costs one allocation per field added.
+func item(f *field, value, mask []byte, text string) matchItem {
+	it := matchItem{f: f, n: uint8(len(value)), masked: mask != nil, text: text}
+	copy(it.value[:], value)
+	copy(it.mask[:], mask)
+	return it
 }
 
 // Match is an OpenFlow match built field by field. Methods return a new
@@ -111,23 +122,22 @@ func u32(v uint32) []byte { b := make([]byte, 4); binary.BigEndian.PutUint32(b, 
 
 // InPort matches the OpenFlow port the packet came in on.
 func (m Match) InPort(port uint32) Match {
-	return m.with(matchItem{f: &fInPort, value: u16(uint16(port)), text: fmt.Sprintf("in_port=%d", port)})
+	return m.with(item(&fInPort, u16(uint16(port)), nil, fmt.Sprintf("in_port=%d", port)))
 }
 
 // EthSrc matches the source MAC.
 func (m Match) EthSrc(mac net.HardwareAddr) Match {
-	return m.with(matchItem{f: &fEthSrc, value: []byte(mac), text: "dl_src=" + mac.String()})
+	return m.with(item(&fEthSrc, []byte(mac), nil, "dl_src="+mac.String()))
 }
 
 // EthDst matches the destination MAC.
 func (m Match) EthDst(mac net.HardwareAddr) Match {
-	return m.with(matchItem{f: &fEthDst, value: []byte(mac), text: "dl_dst=" + mac.String()})
+	return m.with(item(&fEthDst, []byte(mac), nil, "dl_dst="+mac.String()))
 }
 
 // EthDstMulticast matches every group (broadcast and multicast) destination.
 func (m Match) EthDstMulticast() Match {
-	return m.with(matchItem{f: &fEthDst, value: []byte{1, 0, 0, 0, 0, 0}, mask: []byte{1, 0, 0, 0, 0, 0},
-		text: "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"})
+	return m.with(item(&fEthDst, []byte{1, 0, 0, 0, 0, 0}, []byte{1, 0, 0, 0, 0, 0}, "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"))
 }
 
 // EthType matches the Ethernet type; ARP and IPv4 print as ovs-ofctl's shorthands.
@@ -141,40 +151,40 @@ func (m Match) EthType(t uint16) Match {
 	case EthIPv6:
 		text = "ipv6"
 	}
-	return m.with(matchItem{f: &fEthType, value: u16(t), text: text})
+	return m.with(item(&fEthType, u16(t), nil, text))
 }
 
 // VLANTagged matches frames that carry an 802.1Q tag (the CFI/present bit).
 func (m Match) VLANTagged() Match {
-	return m.with(matchItem{f: &fVlanTCI, value: u16(0x1000), mask: u16(0x1000), text: "vlan_tci=0x1000/0x1000"})
+	return m.with(item(&fVlanTCI, u16(0x1000), u16(0x1000), "vlan_tci=0x1000/0x1000"))
 }
 
 // ARPOp matches the ARP opcode (needs EthType(EthARP)).
 func (m Match) ARPOp(op uint16) Match {
-	return m.with(matchItem{f: &fArpOp, value: u16(op), text: fmt.Sprintf("arp_op=%d", op)})
+	return m.with(item(&fArpOp, u16(op), nil, fmt.Sprintf("arp_op=%d", op)))
 }
 
 // ARPSpa matches the ARP sender IP.
 func (m Match) ARPSpa(ip netip.Addr) Match {
-	return m.with(matchItem{f: &fArpSpa, value: ip.AsSlice(), text: "arp_spa=" + ip.String()})
+	return m.with(item(&fArpSpa, ip.AsSlice(), nil, "arp_spa="+ip.String()))
 }
 
 // ARPTpa matches the ARP target IP.
 func (m Match) ARPTpa(ip netip.Addr) Match {
-	return m.with(matchItem{f: &fArpTpa, value: ip.AsSlice(), text: "arp_tpa=" + ip.String()})
+	return m.with(item(&fArpTpa, ip.AsSlice(), nil, "arp_tpa="+ip.String()))
 }
 
 // ARPSha matches the ARP sender MAC.
 func (m Match) ARPSha(mac net.HardwareAddr) Match {
-	return m.with(matchItem{f: &fArpSha, value: []byte(mac), text: "arp_sha=" + mac.String()})
+	return m.with(item(&fArpSha, []byte(mac), nil, "arp_sha="+mac.String()))
 }
 
 func prefixItem(f *field, p netip.Prefix) matchItem {
 	if p.Bits() == 32 {
-		return matchItem{f: f, value: p.Addr().AsSlice(), text: f.name + "=" + p.Addr().String()}
+		return item(f, p.Addr().AsSlice(), nil, f.name+"="+p.Addr().String())
 	}
 	mask := net.CIDRMask(p.Bits(), 32)
-	return matchItem{f: f, value: p.Masked().Addr().AsSlice(), mask: []byte(mask), text: f.name + "=" + p.Masked().String()}
+	return item(f, p.Masked().Addr().AsSlice(), []byte(mask), f.name+"="+p.Masked().String())
 }
 
 // IPSrc matches the IPv4 source against a prefix (a /32 is an exact match;
@@ -196,24 +206,23 @@ func (m Match) IPDst(p netip.Prefix) Match {
 
 // IPProto matches the IP protocol (needs EthType(EthIPv4)).
 func (m Match) IPProto(p uint8) Match {
-	return m.with(matchItem{f: &fIPProto, value: []byte{p}, text: fmt.Sprintf("nw_proto=%d", p)})
+	return m.with(item(&fIPProto, []byte{p}, nil, fmt.Sprintf("nw_proto=%d", p)))
 }
 
 // ICMPType matches the ICMP type (needs IPProto(ProtoICMP)).
 func (m Match) ICMPType(t uint8) Match {
-	return m.with(matchItem{f: &fICMPType, value: []byte{t}, text: fmt.Sprintf("icmp_type=%d", t)})
+	return m.with(item(&fICMPType, []byte{t}, nil, fmt.Sprintf("icmp_type=%d", t)))
 }
 
 // Reg matches a register bit range against a value.
 func (m Match) Reg(r RegField, value uint32) Match {
 	v := value << r.Lo
-	it := matchItem{f: regField(r.Reg), value: u32(v)}
-	it.text = it.f.name + "=0x" + strconv.FormatUint(uint64(v), 16)
+	f := regField(r.Reg)
+	text := f.name + "=0x" + strconv.FormatUint(uint64(v), 16)
 	if r.Bits() != 32 {
-		it.mask = u32(r.Mask())
-		it.text += "/0x" + strconv.FormatUint(uint64(r.Mask()), 16)
+		return m.with(item(f, u32(v), u32(r.Mask()), text+"/0x"+strconv.FormatUint(uint64(r.Mask()), 16)))
 	}
-	return m.with(it)
+	return m.with(item(f, u32(v), nil, text))
 }
 
 // String is the match in ovs-ofctl syntax, fields in canonical order.
@@ -234,7 +243,11 @@ func (m Match) appendText(b []byte) []byte {
 func (m Match) ofMatch() (of.Match, error) {
 	om := *of.NewMatch()
 	for _, it := range m.items {
-		mf, err := nxmField(it.f.nxm, it.value, it.mask)
+		var mask []byte
+		if it.masked {
+			mask = slices.Clone(it.mask[:it.n])
+		}
+		mf, err := nxmField(it.f.nxm, slices.Clone(it.value[:it.n]), mask)
 		if err != nil {
 			return om, err
 		}

@@ -34,14 +34,10 @@ func (m Match) L4Dst(proto uint8, pm portMask) Match {
 	if proto == ProtoUDP {
 		f = &fUDPDst
 	}
-	it := matchItem{f: f, value: u16(pm.Value)}
 	if pm.Mask == 0xffff {
-		it.text = fmt.Sprintf("tp_dst=%d", pm.Value)
-	} else {
-		it.mask = u16(pm.Mask)
-		it.text = fmt.Sprintf("tp_dst=0x%x/0x%x", pm.Value, pm.Mask)
+		return m.with(item(f, u16(pm.Value), nil, fmt.Sprintf("tp_dst=%d", pm.Value)))
 	}
-	return m.with(it)
+	return m.with(item(f, u16(pm.Value), u16(pm.Mask), fmt.Sprintf("tp_dst=0x%x/0x%x", pm.Value, pm.Mask)))
 }
 
 // protoMatches is the match of a protocol with an optional port range:
