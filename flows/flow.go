@@ -148,7 +148,26 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 			es[i], buf = newSetEntry(flows[i], memo, buf)
 		}
 	})
-	slices.SortFunc(es, func(x, y setEntry) int {
+	// Cookies are hashed while the entries are sorted.
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		inParallel(len(es), func(lo, hi int) {
+			var buf []byte
+			for i := lo; i < hi; i++ {
+				buf = es[i].cookieInput(buf[:0], ids)
+				es[i].cookie = makeCookie(es[i].f.Category, buf)
+			}
+		})
+	}()
+	// Sorted by index: swapping entries (pointers and strings) would cost
+	// the garbage collector's write barriers.
+	order := make([]int32, len(es))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		x, y := &es[i], &es[j]
 		a, b := x.f, y.f
 		if a.Table.ID != b.Table.ID {
 			return cmp.Compare(a.Table.ID, b.Table.ID)
@@ -161,16 +180,11 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 		}
 		return strings.Compare(x.acts, y.acts)
 	})
-	inParallel(len(es), func(lo, hi int) {
-		var buf []byte
-		for i := lo; i < hi; i++ {
-			buf = es[i].cookieInput(buf[:0], ids)
-			es[i].cookie = makeCookie(es[i].f.Category, buf)
-		}
-	})
+	<-hashed
 	s := &Set{Flows: make([]*Flow, len(es)), byCookie: make(map[uint64]*Flow, len(es))}
 	var buf []byte
-	for i, e := range es {
+	for i, oi := range order {
+		e := &es[oi]
 		f := e.f
 		s.Flows[i] = f
 		if f.Goto != nil && !f.Table.mayGoTo(f.Goto) {
@@ -178,7 +192,7 @@ func newSet(flows []*Flow, ids tableIDs) (*Set, error) {
 		}
 		// Sorted, two flows of one slot are neighbours.
 		if i > 0 {
-			if p := es[i-1]; p.f.Table == f.Table && p.f.Priority == f.Priority && p.match == e.match {
+			if p := &es[order[i-1]]; p.f.Table == f.Table && p.f.Priority == f.Priority && p.match == e.match {
 				return nil, fmt.Errorf("two flows in one slot: %q (%s) and %q (%s)", p.f, p.f.Owner, f, f.Owner)
 			}
 		}
