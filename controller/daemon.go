@@ -75,6 +75,8 @@ type daemon struct {
 	db    *ovsdb.Client
 	conn  *ofconn.Conn // OVS's connection to us; nil when it is not connected
 	retry *time.Timer  // the next repair attempt, nil when none is due
+	// dbRepaired is when an OVSDB change last made the daemon repair ports.
+	dbRepaired time.Time
 }
 
 // session is what apply borrows from a long-running caller instead of
@@ -230,9 +232,13 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			dbCheck = time.After(dbCheckDelay)
 		case <-dbCheck:
 			dbCheck = nil
-			if d.applied && d.retry == nil {
+			// At most once per check interval: a port that cannot be
+			// repaired is left to the periodic check, not retried at
+			// every database change.
+			if d.applied && d.retry == nil && time.Since(d.dbRepaired) >= do.CheckInterval {
 				if reason := d.portsDrift(ctx); reason != "" {
 					d.log.Warn("dataplane differs from the file", "event", "drift", "reason", reason)
+					d.dbRepaired = time.Now()
 					d.apply(ctx, "drift")
 				}
 			}
