@@ -67,6 +67,9 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	if o.File != "" {
 		if abs, err := filepath.Abs(o.File); err == nil {
 			ids[keyFile] = abs
+			if h, err := fileHash(abs); err == nil {
+				ids[keyFileHash] = h
+			}
 		}
 	}
 	if err := removeRenamed(ctx, o, db, t.Bridge, ids[keyFile]); err != nil {

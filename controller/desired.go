@@ -14,6 +14,7 @@ import (
 // External-id keys vpcctl puts on its OVSDB rows (besides ovsdb.OwnerKey).
 const (
 	keyFile     = "vpcctl-file"
+	keyFileHash = "vpcctl-file-sha256" // of the file as last applied
 	keyInstance = "vpcctl-instance"
 	keyVPC      = "vpcctl-vpc"
 	keySubnet   = "vpcctl-subnet"

@@ -2,7 +2,10 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -175,6 +178,28 @@ func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo)
 	keepAddresses(t, ports)
 	set, err := flows.Compile(flowTopology(t, attachments(t, ports), ofports))
 	return t, set, err
+}
+
+// fileHash is the hex SHA-256 of a file's content.
+func fileHash(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// fileChanged says whether the file a bridge records differs from the one
+// last applied to it: what trace, flows and status read of the file then is
+// not what runs.
+func fileChanged(b ovsdb.BridgeInfo) bool {
+	want := b.ExternalIDs[keyFileHash]
+	if want == "" {
+		return false // applied by a vpcctl that did not record it
+	}
+	h, err := fileHash(b.ExternalIDs[keyFile])
+	return err == nil && h != want
 }
 
 // CheckHost checks what `apply` will need, without changing anything: root,

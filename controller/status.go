@@ -24,6 +24,9 @@ type BridgeStatus struct {
 	// when that file cannot be read (FileError says why).
 	Topology  *TopologyStatus `json:"topology,omitempty"`
 	FileError string          `json:"file_error,omitempty"`
+	// FileChanged: the file differs from the one last applied (the objects
+	// shown are the file's).
+	FileChanged bool `json:"file_changed,omitempty"`
 }
 
 // InstanceStatus is one attached instance.
@@ -89,6 +92,7 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 			}
 			return a.Name < b.Name
 		})
+		bs.FileChanged = fileChanged(b)
 		if bs.File != "" {
 			if t, _, err := config.Load(bs.File); err != nil {
 				bs.FileError = err.Error()

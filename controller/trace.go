@@ -52,6 +52,9 @@ type TraceResult struct {
 	Reachable bool        `json:"reachable"` // the request is delivered and its reply comes back
 	Decider   reach.Step  `json:"decided_by"`
 	Agree     bool        `json:"agree"` // model and dataplane agree on every hop
+	// Warning says why the halves may differ without a bug: the file
+	// changed since it was applied.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Trace follows a packet from an instance or external host through the model
@@ -94,6 +97,9 @@ func Trace(ctx context.Context, o Options, req TraceRequest) (*TraceResult, erro
 	}
 	att := portsByName(ports)
 	res := &TraceResult{Bridge: b.Name, From: req.From, To: req.To, Packet: p.String(), Reachable: conn.Reachable(), Decider: conn.Decider(), Agree: true}
+	if fileChanged(b) {
+		res.Warning = b.ExternalIDs[keyFile] + " changed since it was last applied: the model follows the file, the dataplane what was applied (apply it first)"
+	}
 	if req.State == "reply" {
 		res.Reachable = conn.Request.Accepted
 	}

@@ -37,6 +37,9 @@ func printStatus(w io.Writer, st *controller.Status) error {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "bridge %s (datapath %s, file %s)\n", b.Name, b.Datapath, orDash(b.File))
+		if b.FileChanged {
+			fmt.Fprintln(w, "  the file changed since it was last applied: the objects below are the file's, not yet the running network's")
+		}
 		if b.FileError != "" {
 			fmt.Fprintf(w, "  the file cannot be read: %s\n", b.FileError)
 		}

@@ -77,6 +77,9 @@ follows the reply too. It exits 1 when the two halves disagree (a vpcctl bug).`,
 
 func printTrace(w io.Writer, r *controller.TraceResult) {
 	fmt.Fprintf(w, "trace %s -> %s: %s (bridge %s)\n", r.From, r.To, r.Packet, r.Bridge)
+	if r.Warning != "" {
+		fmt.Fprintf(w, "warning: %s\n", r.Warning)
+	}
 	for _, h := range r.Hops {
 		fmt.Fprintf(w, "\n%s  %s\n  model:\n", strings.ToUpper(h.Direction), h.Model.Packet)
 		for _, s := range h.Model.Steps {
