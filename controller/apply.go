@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -101,16 +102,6 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	}
 	keepAddresses(t, existing)
 	atts := attachments(t, existing)
-	ofports, changes, err := plumb(ctx, db, t.Bridge, atts, o)
-	sum.HostChanges += changes
-	if err != nil {
-		return nil, err
-	}
-
-	set, err := flows.Compile(flowTopology(t, atts, ofports))
-	if err != nil {
-		return nil, fmt.Errorf("compiling flows: %w", err)
-	}
 	conn := s.Conn
 	if conn == nil {
 		c, err := dialBridge(ctx, o, t.Bridge)
@@ -121,9 +112,25 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 		conn = c
 	}
 	mods := conn.Stats().FlowModsSent
-	d, err := syncFlows(ctx, conn, set)
+	// Flows go in before the ports, for the port numbers they will have
+	// (plannedOfports, plumb.go): ovs-vswitchd takes flow-mods far slower
+	// once it polls many more veths.
+	planned := plannedOfports(atts, existing)
+	set, d, err := compileAndSync(ctx, conn, t, atts, planned)
 	if err != nil {
 		return nil, err
+	}
+	ofports, changes, err := plumb(ctx, db, t.Bridge, atts, o)
+	sum.HostChanges += changes
+	if err != nil {
+		return nil, err
+	}
+	if !maps.Equal(ofports, planned) {
+		var d2 flowDiff
+		if set, d2, err = compileAndSync(ctx, conn, t, atts, ofports); err != nil {
+			return nil, err
+		}
+		d.Add, d.Delete = append(d.Add, d2.Add...), append(d.Delete, d2.Delete...)
 	}
 	logFlowDiff(o, t.Bridge, d)
 	sum.Flows, sum.FlowsAdded, sum.FlowsDeleted = len(set.Flows), len(d.Add), len(d.Delete)

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/host"
+	"github.com/vpcctl/vpcctl/flows"
+	"github.com/vpcctl/vpcctl/flows/ofconn"
 	"github.com/vpcctl/vpcctl/ovsdb"
 )
 
@@ -118,6 +121,41 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		}
 	}
 	return ofports, changes, nil
+}
+
+// plannedOfports are the OpenFlow port numbers the instances' ports will
+// have: the number of a port that is attached, else the one asked for
+// (ofport_request, which attachments gives every port). apply installs the
+// flows for them before plumb adds the ports: ovs-vswitchd polls every veth
+// port on the thread that also handles OpenFlow, and with 1,000 more ports
+// it took 5.6 s instead of 0.28 s for the same 9,048 flows.
+func plannedOfports(atts []*attachment, existing []ovsdb.PortInfo) map[string]int {
+	have := make(map[string]int, len(existing))
+	for _, p := range existing {
+		if p.Ofport > 0 {
+			have[p.Name] = p.Ofport
+		}
+	}
+	out := make(map[string]int, len(atts))
+	for _, a := range atts {
+		if n, ok := have[a.Port]; ok {
+			out[a.Port] = n
+		} else {
+			out[a.Port] = a.OfportRequest
+		}
+	}
+	return out
+}
+
+// compileAndSync compiles the flows for the given port numbers and makes
+// the bridge's vpcctl flows match them.
+func compileAndSync(ctx context.Context, conn *ofconn.Conn, t *config.Topology, atts []*attachment, ofports map[string]int) (*flows.Set, flowDiff, error) {
+	set, err := flows.Compile(flowTopology(t, atts, ofports))
+	if err != nil {
+		return nil, flowDiff{}, fmt.Errorf("compiling flows: %w", err)
+	}
+	d, err := syncFlows(ctx, conn, set)
+	return set, d, err
 }
 
 // plumbChunk is how many veth instances go to OVSDB in one transaction.
