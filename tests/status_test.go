@@ -160,7 +160,10 @@ func TestStatusShowsEveryObject(t *testing.T) {
 			t.Errorf("status -o json lacks %q; it shows:\n%s", want, got)
 		}
 	}
-	table := bridgeBlock(mustVpcctl(t, "status"), br)
+	table := mustVpcctl(t, "status", "--bridge", br)
+	if strings.Count(table, "\nbridge ")+strings.Count(table[:1], "b") != 1 || !strings.HasPrefix(table, "bridge "+br+" ") {
+		t.Errorf("status --bridge %s shows other bridges:\n%s", br, table)
+	}
 	for _, want := range []string{"empty", "10.72.0.0/16", "private-acl", "nat1", "203.0.113.20", "p1", "st-inet"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("status table lacks %q:\n%s", want, table)

@@ -11,7 +11,8 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var bridge string
+	c := &cobra.Command{
 		Use:   "status",
 		Short: "every object on this host: VPCs, subnets, route tables, groups, ACLs, gateways, peerings, external hosts, instances",
 		Args:  cobra.NoArgs,
@@ -22,12 +23,26 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if bridge != "" {
+				var keep []controller.BridgeStatus
+				for _, b := range st.Bridges {
+					if b.Name == bridge {
+						keep = append(keep, b)
+					}
+				}
+				if keep == nil {
+					return fmt.Errorf("no vpcctl bridge %s on this host", bridge)
+				}
+				st.Bridges = keep
+			}
 			if g.output == "json" {
 				return printJSON(cmd.OutOrStdout(), st)
 			}
 			return printStatus(cmd.OutOrStdout(), st)
 		},
 	}
+	c.Flags().StringVar(&bridge, "bridge", "", "only this bridge")
+	return c
 }
 
 // printStatus writes one block per bridge: its objects by kind, then its instances.
