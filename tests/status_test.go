@@ -161,7 +161,7 @@ func TestStatusShowsEveryObject(t *testing.T) {
 		}
 	}
 	table := mustVpcctl(t, "status", "--bridge", br)
-	if strings.Count(table, "\nbridge ")+strings.Count(table[:1], "b") != 1 || !strings.HasPrefix(table, "bridge "+br+" ") {
+	if strings.Contains(table, "\nbridge ") || !strings.HasPrefix(table, "bridge "+br+" ") {
 		t.Errorf("status --bridge %s shows other bridges:\n%s", br, table)
 	}
 	for _, want := range []string{"empty", "10.72.0.0/16", "private-acl", "nat1", "203.0.113.20", "p1", "st-inet"} {
