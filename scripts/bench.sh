@@ -110,3 +110,7 @@ echo "ratio NAT gateway / routed inside VPC:   $(ratio "$natgw" "$routed")"
 echo
 # Control plane: 100 VPCs x 10 subnets x 10 instances' flows, next to ovs-ofctl.
 go run ./bench/flowscale
+echo
+# Control plane at scale: 1,000 instances from nothing to reachable, next to
+# a shell loop of ip + ovs-vsctl; one instance added; destroy.
+./scripts/bench-instances.sh

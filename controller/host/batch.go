@@ -3,6 +3,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -272,6 +273,65 @@ func configureHostEndFrom(h *netlink.Handle, spec VethSpec, hl dumpedLink) (bool
 	return changed || c, err
 }
 
+// plumbFresh plumbs a namespace made just now, which holds lo only (IPv6
+// off by default, see enter): nothing to look at first, only to add. hl is a
+// stale host end of the same name, if any (its namespace is gone).
+func (w *nsWorker) plumbFresh(nsh *netlink.Handle, spec VethSpec, hl netlink.Link) (VethReport, error) {
+	rep := VethReport{Changed: true, Recreated: true}
+	if hl != nil {
+		if err := w.host.LinkDel(hl); err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) && !errors.Is(err, unix.ENODEV) {
+			return rep, fmt.Errorf("remove broken veth %s: %w", spec.HostName, err)
+		}
+	}
+	nsfd, err := netns.Get()
+	if err != nil {
+		return rep, err
+	}
+	defer nsfd.Close()
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: spec.HostName, MTU: spec.MTU},
+		PeerName:         spec.ifName(),
+		PeerHardwareAddr: spec.MAC,
+		PeerNamespace:    netlink.NsFd(nsfd),
+	}
+	if err := w.host.LinkAdd(veth); err != nil {
+		return rep, fmt.Errorf("create veth %s <-> %s/%s: %w", spec.HostName, spec.Namespace, spec.ifName(), err)
+	}
+	link, err := nsh.LinkByName(spec.ifName())
+	if err != nil {
+		return rep, fmt.Errorf("%s in %s: %w", spec.ifName(), spec.Namespace, err)
+	}
+	if spec.MTU > 0 && link.Attrs().MTU != spec.MTU {
+		if err := nsh.LinkSetMTU(link, spec.MTU); err != nil {
+			return rep, fmt.Errorf("set MTU of %s: %w", spec.ifName(), err)
+		}
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: spec.Addr.Addr().AsSlice(), Mask: net.CIDRMask(spec.Addr.Bits(), 32)}}
+	if err := nsh.AddrAdd(link, addr); err != nil {
+		return rep, fmt.Errorf("add %v to %s: %w", spec.Addr, spec.ifName(), err)
+	}
+	if err := nsh.LinkSetUp(link); err != nil {
+		return rep, fmt.Errorf("set %s up: %w", spec.ifName(), err)
+	}
+	if lo, err := nsh.LinkByName("lo"); err != nil {
+		return rep, fmt.Errorf("lo in %s: %w", spec.Namespace, err)
+	} else if err := nsh.LinkSetUp(lo); err != nil {
+		return rep, fmt.Errorf("set lo up: %w", err)
+	}
+	if spec.Gateway.IsValid() {
+		r := &netlink.Route{
+			LinkIndex: link.Attrs().Index,
+			Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			Gw:        spec.Gateway.AsSlice(),
+			Table:     unix.RT_TABLE_MAIN,
+		}
+		if err := nsh.RouteReplace(r); err != nil {
+			return rep, fmt.Errorf("default route via %v: %w", spec.Gateway, err)
+		}
+	}
+	return rep, nil
+}
+
 // plumbInside runs with the thread in the instance's namespace: one link
 // dump there tells whether the pair is intact and how its inside is.
 func (w *nsWorker) plumbInside(spec VethSpec, hl netlink.Link, fresh, hold bool) (VethReport, error) {
@@ -281,14 +341,17 @@ func (w *nsWorker) plumbInside(spec VethSpec, hl netlink.Link, fresh, hold bool)
 		return rep, fmt.Errorf("netlink in netns %s: %w", spec.Namespace, err)
 	}
 	defer nsh.Close()
-	links, err := dumpLinks()
-	if err != nil {
-		return rep, fmt.Errorf("netns %s: %w", spec.Namespace, err)
-	}
 	if hl != nil {
 		if _, ok := hl.(*netlink.Veth); !ok {
 			return rep, fmt.Errorf("%s exists and is a %s, not a veth: not touching it", spec.HostName, hl.Type())
 		}
+	}
+	if fresh && !hold {
+		return w.plumbFresh(nsh, spec, hl)
+	}
+	links, err := dumpLinks()
+	if err != nil {
+		return rep, fmt.Errorf("netns %s: %w", spec.Namespace, err)
 	}
 	pl := links[spec.ifName()]
 	if pl.Link != nil {
@@ -365,15 +428,29 @@ func DeleteNamespaces(names []string, workers int) error {
 			fd.Close()
 		}
 	}
+	// The host ends, by ifindex and name: once the namespaces are gone their
+	// ids may be given to others' namespaces.
+	track := map[int]string{}
+	if len(byID) > 0 {
+		links, err := dumpLinks()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, l := range links {
+			if _, ok := l.Link.(*netlink.Veth); ok && byID[l.Attrs().NetNsID] {
+				track[l.Attrs().Index] = l.Attrs().Name
+			}
+		}
+	}
 	veths := func() []netlink.Link {
-		var out []netlink.Link
-		links, err := netlink.LinkList()
+		links, err := dumpLinks()
 		if err != nil {
 			return nil
 		}
-		for _, l := range links {
-			if _, ok := l.(*netlink.Veth); ok && byID[l.Attrs().NetNsID] {
-				out = append(out, l)
+		var out []netlink.Link
+		for name, l := range links {
+			if track[l.Attrs().Index] == name {
+				out = append(out, l.Link)
 			}
 		}
 		return out
@@ -394,7 +471,7 @@ func DeleteNamespaces(names []string, workers int) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(byID) > 0 {
+	if len(track) > 0 {
 		left := veths()
 		for deadline := time.Now().Add(2 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = veths() {
 			time.Sleep(20 * time.Millisecond)

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Control plane at scale: N instances (default 1,000: one VPC, four /20
+# subnets, veths, no `run:`) from nothing to reachable with `vpcctl apply`,
+# next to a shell loop of `ip netns add` / `ip link add veth` / `ovs-vsctl
+# add-port` for the same instances measured in the same run; then adding one
+# instance, an unchanged re-apply and destroy. Everything it makes has a
+# unique prefix and is removed on exit (on failure too).
+# Env: N (instances), SAMPLE (instances the shell loop really plumbs; its time
+# is scaled to N and the output says so; SAMPLE=N times the whole loop).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/vpcctl}
+N=${N:-1000}
+SAMPLE=${SAMPLE:-100}
+PROBES=20
+id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+br="bi$id"        # vpcctl bridge
+sb="bs$id"        # the shell loop's plain OVS bridge
+sp="bs${id}n"     # prefix of the shell loop's namespaces and veths
+tmp=$(mktemp -d)
+cleanup() {
+  "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>&1 || true
+  ovs-vsctl --if-exists del-br "$sb" 2>/dev/null || true
+  for ns in $(ip netns list | awk -v p="$sp" 'index($1, p) == 1 {print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
+  for l in $(ip -o link show | awk -F': ' -v p="${sp}h" 'index($2, p) == 1 {split($2, a, "@"); print a[1]}'); do ip link del "$l" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { python3 -c "print('%.2f' % ($2 - $1))"; }
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+
+# ip of instance i: subnet i%4 (10.62.<16*(i%4)>.0/20), host 10 + i/4
+ipof() { local h=$((10 + $1 / 4)); echo "10.62.$(( ($1 % 4) * 16 + h / 256 )).$(( h % 256 ))"; }
+topo() { # topo N FILE
+  { echo "version: 1"; echo "bridge: $br"; echo "vpcs:"
+    echo "  - name: scale"; echo "    cidr: 10.62.0.0/16"; echo "    subnets:"
+    for s in 0 1 2 3; do echo "      - {name: s$s, cidr: 10.62.$((s * 16)).0/20}"; done
+    echo "    instances:"
+    for ((i = 0; i < $1; i++)); do echo "      - {name: i$i, subnet: s$((i % 4)), ip: $(ipof $i)}"; done
+  } > "$2"
+}
+
+# probes: PROBES pings between random instances (first one routed across
+# subnets); each pair is retried every 20 ms for at most 30 s.
+pairs=()
+for ((k = 0; k < PROBES; k++)); do
+  a=$((RANDOM % N)); b=$(((a + 1 + RANDOM % (N - 1)) % N))
+  [ "$k" -gt 0 ] || b=$(((a + 1) % N))
+  pairs+=("$a:$b")
+done
+probe_all() {
+  local p a b deadline
+  deadline=$(( $(date +%s) + 30 ))
+  for p in "${pairs[@]}"; do
+    a=${p%:*}; b=${p#*:}
+    until ip netns exec "vpcctl.$br.i$a" ping -c1 -W1 -q "$(ipof "$b")" >/dev/null 2>&1; do
+      [ "$(date +%s)" -lt "$deadline" ] || { echo "i$a cannot reach i$b after 30 s" >&2; return 1; }
+      sleep 0.02
+    done
+  done
+}
+
+"$BIN" ovs up >/dev/null
+topo "$N" "$tmp/topo.yaml"
+topo $((N + 1)) "$tmp/topo1.yaml"
+
+# 1. vpcctl: from nothing to all probes answered.
+t0=$(now)
+"$BIN" apply -f "$tmp/topo.yaml" >/dev/null
+t1=$(now)
+probe_all
+t2=$(now)
+apply=$(secs "$t0" "$t1"); reach=$(secs "$t0" "$t2")
+# 2. Unchanged, then one instance more (the file with N+1), then back.
+t0=$(now); "$BIN" apply -f "$tmp/topo.yaml" >/dev/null; same=$(secs "$t0" "$(now)")
+t0=$(now); "$BIN" apply -f "$tmp/topo1.yaml" >/dev/null; addone=$(secs "$t0" "$(now)")
+ip netns exec "vpcctl.$br.i$N" ping -c1 -W2 -q "$(ipof 0)" >/dev/null || { echo "the added instance cannot reach i0" >&2; exit 1; }
+# 3. destroy.
+t0=$(now); "$BIN" destroy -f "$tmp/topo1.yaml" >/dev/null; destroy=$(secs "$t0" "$(now)")
+sleep 10 # let the kernel finish tearing the namespaces down before the baseline
+
+# 4. Baseline: the same plumbing as a shell loop (ip + ovs-vsctl per
+# instance, each ovs-vsctl waiting for ovs-vswitchd as it does by default),
+# on a plain OVS bridge of the same datapath type, SAMPLE instances.
+ovs-vsctl add-br "$sb" -- set bridge "$sb" datapath_type=netdev fail_mode=secure
+t0=$(now)
+for ((i = 0; i < SAMPLE; i++)); do
+  ns="$sp$i"; h="${sp}h$i"
+  ip netns add "$ns"
+  ip link add "$h" type veth peer name eth0 netns "$ns"
+  ip -n "$ns" addr add "$(ipof "$i")/20" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" route add default via "10.62.$(( (i % 4) * 16 )).1"
+  ip link set "$h" up
+  ovs-vsctl add-port "$sb" "$h"
+done
+t1=$(now)
+shell=$(python3 -c "print('%.2f' % (($t1 - $t0) * $N / $SAMPLE))")
+shellnote="measured"
+[ "$SAMPLE" -eq "$N" ] || shellnote="$SAMPLE of $N timed, x$(python3 -c "print('%g' % ($N / $SAMPLE))")"
+
+echo "Instances from nothing, $(date -u +%F), $(nproc) cores, kernel $(uname -r), $(ovs-vswitchd --version | head -1)"
+printf '%-58s %8s s\n' \
+  "vpcctl apply, $N instances" "$apply" \
+  "vpcctl apply, $N instances, until $PROBES probes answer" "$reach" \
+  "shell loop ip + ovs-vsctl, $N instances ($shellnote)" "$shell" \
+  "vpcctl apply, unchanged" "$same" \
+  "vpcctl apply, one instance added to $N" "$addone" \
+  "vpcctl destroy, $((N + 1)) instances" "$destroy"
+echo "ratio vpcctl to reachable / shell loop: $(ratio "$reach" "$shell")   (target: under 5 s)"
+echo "ratio add one / full apply:             $(ratio "$addone" "$apply")   (target: under 0.2 s)"
