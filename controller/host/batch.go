@@ -190,10 +190,9 @@ func (w *nsWorker) enter(name string) (created bool, err error) {
 		os.Remove(path)
 		return true, fmt.Errorf("create netns %s: bind mount: %w", name, err)
 	}
-	// Links made in the namespace from now on are born with IPv6 off.
-	for _, k := range []string{"default", "all"} {
-		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", []byte("1\n"), 0o644)
-	}
+	// Links made in the namespace from now on are born with IPv6 off (lo,
+	// already there, keeps it, as with a namespace made by EnsureNamespace).
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1\n"), 0o644)
 	return true, nil
 }
 
