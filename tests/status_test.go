@@ -2,7 +2,6 @@ package tests
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 )
@@ -173,25 +172,11 @@ func TestStatusShowsEveryObject(t *testing.T) {
 	if strings.Contains(bridgeBlock(mustVpcctl(t, "status"), br), "changed since it was last applied") {
 		t.Errorf("status says the file changed right after apply")
 	}
-	if err := appendFile(file, "# edited\n"); err != nil {
-		t.Fatal(err)
-	}
+	addToFile(t, file, "# edited\n")
 	if !strings.Contains(bridgeBlock(mustVpcctl(t, "status"), br), "changed since it was last applied") {
 		t.Errorf("status does not say the file changed since it was applied")
 	}
 	if r := vpcctl(t, "status", "-o", "yaml"); r.Code != 2 || !strings.Contains(r.Stderr, "table or json") {
 		t.Errorf("status -o yaml: exit %d, %q; want exit 2 naming the formats", r.Code, r.Stderr)
 	}
-}
-
-func appendFile(path, text string) error {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(text)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
