@@ -248,8 +248,13 @@ func TestApplyKilled(t *testing.T) {
 	fullYAML := killTopology(n)
 	file := topology(t, br, fullYAML)
 	full := timedApply(t, file)
-	t.Logf("full apply of %d instances: %v", n, full.Round(time.Millisecond))
 	checkConverged(t, rng, br, file, n, n)
+	// A second apply from nothing: the first one is often the slowest (half
+	// the kills missed when it alone bounded the delays); the shorter of the
+	// two bounds them, so most kills land inside an apply.
+	mustVpcctl(t, "destroy", "-f", file)
+	full = min(full, timedApply(t, file))
+	t.Logf("full apply of %d instances: %v", n, full.Round(time.Millisecond))
 
 	killed := 0
 	for round := range rounds {
