@@ -81,6 +81,14 @@ apply=$(secs "$t0" "$t1"); reach=$(secs "$t0" "$t2")
 t0=$(now); "$BIN" apply -f "$tmp/topo.yaml" >/dev/null; same=$(secs "$t0" "$(now)")
 t0=$(now); "$BIN" apply -f "$tmp/topo1.yaml" >/dev/null; addone=$(secs "$t0" "$(now)")
 ip netns exec "vpcctl.$br.i$N" ping -c1 -W2 -q "$(ipof 0)" >/dev/null || { echo "the added instance cannot reach i0" >&2; exit 1; }
+# Trace at this scale: vpcctl trace (load and compile the file, the model,
+# two ofproto/trace calls: request and reply) next to the two bare
+# `ovs-appctl ofproto/trace` calls of the same packets.
+t0=$(now); "$BIN" trace --bridge "$br" -o json i0 i1 --tcp 80 > "$tmp/trace.json"; trace=$(secs "$t0" "$(now)")
+t0=$(now)
+python3 -c 'import json,sys; [print(h["dataplane_packet"], h["ct_state"]) for h in json.load(open(sys.argv[1]))["hops"]]' "$tmp/trace.json" |
+  while read -r flow ct; do ovs-appctl ofproto/trace "$br" "$flow" --ct-next "$ct" >/dev/null; done
+appctl=$(secs "$t0" "$(now)")
 # 3. destroy.
 t0=$(now); "$BIN" destroy -f "$tmp/topo1.yaml" >/dev/null; destroy=$(secs "$t0" "$(now)")
 sleep 10 # let the kernel finish tearing the namespaces down before the baseline
@@ -113,6 +121,9 @@ printf '%-58s %8s s\n' \
   "shell loop ip + ovs-vsctl, $N instances ($shellnote)" "$shell" \
   "vpcctl apply, unchanged" "$same" \
   "vpcctl apply, one instance added to $N" "$addone" \
-  "vpcctl destroy, $((N + 1)) instances" "$destroy"
+  "vpcctl destroy, $((N + 1)) instances" "$destroy" \
+  "vpcctl trace i0 i1 --tcp 80 (model + dataplane, both ways)" "$trace" \
+  "ovs-appctl ofproto/trace of the same two packets" "$appctl"
 echo "ratio vpcctl to reachable / shell loop: $(ratio "$reach" "$shell")   (target: under 5 s)"
 echo "ratio add one / full apply:             $(ratio "$addone" "$apply")   (target: add one under 0.2 s)"
+echo "ratio trace / bare ofproto/trace:       $(ratio "$trace" "$appctl")   (target: trace under 1 s)"
