@@ -149,6 +149,36 @@ func waitTCP(t *testing.T, br, from, addr string, port int) {
 // tuple (allowed and dropped by each kind of rule), and flipping the rule
 // trace names flips both.
 func TestTraceMatchesProbes(t *testing.T) {
+	t.Run("00-hello", func(t *testing.T) {
+		br := uniqueBridge("tq")
+		file := labTopology(t, "00-hello", br)
+		mustVpcctl(t, "apply", "-f", file)
+		waitTCP(t, br, "bob", "10.0.1.4", 8080)
+		checkTraceAgainstProbes(t, br, []tuple{
+			{"alice", "bob", "10.0.1.20", "icmp", 0},
+			{"bob", "alice", "10.0.1.4", "tcp", 8080},
+			{"alice", "bob", "10.0.1.20", "tcp", 22}, // the default group: members may, and bob refuses
+			{"alice", "10.0.1.1", "10.0.1.1", "icmp", 0},
+			{"alice", "10.0.1.77", "10.0.1.77", "icmp", 0}, // nobody there
+		})
+	})
+	t.Run("01-routing", func(t *testing.T) {
+		br := uniqueBridge("tq")
+		file := labTopology(t, "01-routing", br)
+		mustVpcctl(t, "apply", "-f", file)
+		waitTCP(t, br, "red-web", "10.0.2.10", 8080)
+		got := checkTraceAgainstProbes(t, br, []tuple{
+			{"red-web", "red-app", "10.0.2.10", "tcp", 8080},
+			{"blue-web", "blue-app", "10.0.2.10", "tcp", 8080},
+			{"red-app", "red-web", "10.0.1.10", "icmp", 0},
+			{"red-web", "10.0.9.9", "10.0.9.9", "icmp", 0}, // inside the VPC CIDR, nobody: the local route drops
+			{"blue-web", "10.0.2.1", "10.0.2.1", "icmp", 0},
+		})
+		// Same addresses in two tenants: red-web's 10.0.2.10 is red-app.
+		if d := got[tuple{"red-web", "red-app", "10.0.2.10", "tcp", 8080}].Decider; d.Object != "vpcs[red].instances[red-app]" {
+			t.Errorf("red-web -> 10.0.2.10 delivered to %+v, want red-app", d)
+		}
+	})
 	t.Run("02-security", func(t *testing.T) {
 		br := uniqueBridge("tq")
 		file := labTopology(t, "02-security", br)
@@ -254,6 +284,17 @@ func TestTraceMatchesProbes(t *testing.T) {
 		flipped := checkTraceAgainstProbes(t, br, []tuple{{"dev2", "registry", "10.20.1.10", "tcp", 8080}})
 		if tr := flipped[tuple{"dev2", "registry", "10.20.1.10", "tcp", 8080}]; !tr.Reachable {
 			t.Errorf("dev2 in group app still cannot reach registry: %+v", tr.Decider)
+		}
+		// A peering with a route on one side only: shared loses its route back
+		// to dev. The request still gets there; the reply has no route, and
+		// trace names shared's route table.
+		labSed(t, file, `/destination: 10.10.0.0\/16, via: peering\/dev-shared/d`)
+		mustVpcctl(t, "apply", "-f", file)
+		devReg := tuple{"dev1", "registry", "10.20.1.10", "tcp", 8080}
+		tr := checkTraceAgainstProbes(t, br, []tuple{devReg})[devReg]
+		if tr.Reachable || tr.Decider.Object != "vpcs[shared].route_tables[main]" || len(tr.Hops) != 2 ||
+			tr.Hops[0].Verdict != "ACCEPT" || tr.Hops[1].Verdict != "DROP" {
+			t.Errorf("without shared's route back: dev1 -> registry decided by %+v, hops %+v; want the request delivered and the reply dropped by shared's route table", tr.Decider, tr.Hops)
 		}
 	})
 }
