@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +61,7 @@ func startOVSDB(t *testing.T) *ovs {
 		"--unixctl="+filepath.Join(o.dir, "ovsdb.ctl"),
 		"--pidfile="+filepath.Join(o.dir, "ovsdb.pid"),
 		"--log-file="+filepath.Join(o.dir, "ovsdb.log"))
-	waitFile(t, o.sock)
+	waitListening(t, o.sock)
 	return o
 }
 
@@ -115,6 +116,19 @@ func waitFile(t *testing.T, path string) {
 		}
 	}
 	t.Fatalf("%s did not appear", path)
+}
+
+// waitListening waits until a unix socket accepts connections: the file
+// appears at bind(), a moment before listen() (a Connect in between is refused).
+func waitListening(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return
+		}
+	}
+	t.Fatalf("nothing listens on %s", path)
 }
 
 // connect returns a Client on o, closed by t.Cleanup (before the servers stop).
