@@ -59,14 +59,5 @@ func TestGoldenFlows(t *testing.T) {
 // compileFresh compiles a topology with the port numbers a fresh bridge would get.
 func compileFresh(t *testing.T, topo *config.Topology) *flows.Set {
 	t.Helper()
-	atts := attachments(topo, nil)
-	ofports := map[string]int{}
-	for _, a := range atts {
-		ofports[a.Port] = a.OfportRequest
-	}
-	set, err := flows.Compile(flowTopology(topo, atts, ofports))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
+	return compileOnPorts(t, topo, nil)
 }

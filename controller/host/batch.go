@@ -487,23 +487,12 @@ func DeleteNamespaces(names []string, workers int) error {
 // releaseInternalPorts moves every OVS internal port of the namespace back
 // to the host namespace (see emptyNamespace).
 func releaseInternalPorts(ns string) error {
-	nsh, nsfd, err := nsHandles(ns)
-	if err != nil {
-		return err
-	}
-	defer nsfd.Close()
-	defer nsh.Close()
-	links, err := nsh.LinkList()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, l := range links {
+	return eachLinkIn(ns, func(nsh *netlink.Handle, l netlink.Link) error {
 		if isInternalPort(l) {
-			errs = append(errs, moveToHost(nsh, l))
+			return moveToHost(nsh, l)
 		}
-	}
-	return errors.Join(errs...)
+		return nil
+	})
 }
 
 // stopWorkloadsOf is StopWorkloads for many namespaces: one pass over /proc.

@@ -227,6 +227,20 @@ func ListHostVeths(bridge string) (map[string]string, error) {
 // (synchronously, rather than by the kernel's deferred namespace cleanup),
 // OVS internal ports go back to the process's own namespace.
 func emptyNamespace(ns string) error {
+	return eachLinkIn(ns, func(nsh *netlink.Handle, l netlink.Link) error {
+		switch {
+		case isInternalPort(l):
+			return moveToHost(nsh, l)
+		case l.Type() == "veth":
+			return nsh.LinkDel(l)
+		}
+		return nil
+	})
+}
+
+// eachLinkIn calls fn for every link of a namespace, with a netlink handle
+// inside it, and joins the errors.
+func eachLinkIn(ns string, fn func(nsh *netlink.Handle, l netlink.Link) error) error {
 	nsh, nsfd, err := nsHandles(ns)
 	if err != nil {
 		return err
@@ -239,12 +253,7 @@ func emptyNamespace(ns string) error {
 	}
 	var errs []error
 	for _, l := range links {
-		switch {
-		case isInternalPort(l):
-			errs = append(errs, moveToHost(nsh, l))
-		case l.Type() == "veth":
-			errs = append(errs, nsh.LinkDel(l))
-		}
+		errs = append(errs, fn(nsh, l))
 	}
 	return errors.Join(errs...)
 }
