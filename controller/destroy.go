@@ -68,16 +68,23 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 	// Return only once ovs-vswitchd has let go of the ports' devices.
 	errs = append(errs, db.WaitApplied(ctx))
 	for _, p := range ports {
-		switch p.Type {
-		case "":
-			errs = append(errs, host.DeleteVeth(p.Name))
-		case "internal":
-			// Normally gone with their OVS port; not a tap left by a crashed ovs-vswitchd.
-			errs = append(errs, host.DeleteLeftoverTap(p.Name))
-		}
+		errs = append(errs, deleteHostEnd(p))
 	}
 	errs = append(errs, host.RemoveBridgeState(bridge))
 	return errors.Join(errs...)
+}
+
+// deleteHostEnd removes what a port left in the host namespace once its OVS
+// port is gone: a veth's host end, or the tap a crashed ovs-vswitchd left of
+// an internal port (normally gone with its OVS port).
+func deleteHostEnd(p ovsdb.PortInfo) error {
+	switch p.Type {
+	case "":
+		return host.DeleteVeth(p.Name)
+	case "internal":
+		return host.DeleteLeftoverTap(p.Name)
+	}
+	return nil
 }
 
 // connect opens OVSDB with an error that tells the user what to do.

@@ -33,9 +33,8 @@ type Plan struct {
 
 // PlanFlows are the flows of one config object that change.
 type PlanFlows struct {
-	Owner   string     `json:"owner"`
-	Flows   []PlanFlow `json:"flows"`
-	Unknown bool       `json:"unknown,omitempty"` // installed flows the recorded file does not explain
+	Owner string     `json:"owner"`
+	Flows []PlanFlow `json:"flows"`
 }
 
 // PlanFlow is one flow of a plan.
@@ -67,32 +66,37 @@ func MakePlan(ctx context.Context, o Options, t *config.Topology) (*Plan, error)
 	case err != nil:
 		return nil, err
 	}
+	brs, err := db.ListBridges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	abs := ""
 	if o.File != "" {
-		abs, _ := filepath.Abs(o.File)
-		if brs, err := db.ListBridges(ctx); err == nil {
-			for _, b := range brs {
-				if b.Name != t.Bridge && b.ExternalIDs[keyFile] == abs {
-					p.RemoveBridges = append(p.RemoveBridges, b.Name)
-				}
-			}
+		abs, _ = filepath.Abs(o.File)
+	}
+	var recorded *ovsdb.BridgeInfo // this bridge, as it is now
+	for i, b := range brs {
+		switch {
+		case b.Name == t.Bridge:
+			recorded = &brs[i]
+		case abs != "" && b.ExternalIDs[keyFile] == abs:
+			p.RemoveBridges = append(p.RemoveBridges, b.Name)
 		}
 	}
 	keepAddresses(t, existing)
 	atts := attachments(t, existing)
-	have := map[string]ovsdb.PortInfo{}
+	// The port numbers apply installs the flows for (plannedOfports).
+	ofports := plannedOfports(atts, existing)
+	have := map[string]bool{}
 	for _, e := range existing {
-		have[e.Name] = e
+		have[e.Name] = e.Ofport > 0
 	}
-	ofports := map[string]int{}
 	want := map[string]bool{}
 	for _, a := range atts {
 		want[a.Port] = true
-		if e, ok := have[a.Port]; ok && e.Ofport > 0 {
-			ofports[a.Port] = e.Ofport
-			continue
+		if !have[a.Port] {
+			p.AddInstances = append(p.AddInstances, a.Name)
 		}
-		ofports[a.Port] = a.OfportRequest
-		p.AddInstances = append(p.AddInstances, a.Name)
 	}
 	for _, e := range existing {
 		if !want[e.Name] {
@@ -116,12 +120,8 @@ func MakePlan(ctx context.Context, o Options, t *config.Topology) (*Plan, error)
 			return nil, fmt.Errorf("reading installed flows: %w", err)
 		}
 		// The installed flows' objects: from the file the bridge records.
-		if brs, err := db.ListBridges(ctx); err == nil {
-			for _, b := range brs {
-				if b.Name == t.Bridge {
-					_, old, _ = compiledFromFile(ctx, db, b)
-				}
-			}
+		if recorded != nil {
+			_, old, _ = compiledFromFile(ctx, db, *recorded)
 		}
 	}
 	d := diffFlows(set, installed)

@@ -326,12 +326,7 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	// Host ends whose namespace was already gone, and taps a crashed
 	// ovs-vswitchd left behind.
 	for _, p := range stale {
-		switch p.Type {
-		case "":
-			errs = append(errs, host.DeleteVeth(p.Name))
-		case "internal":
-			errs = append(errs, host.DeleteLeftoverTap(p.Name))
-		}
+		errs = append(errs, deleteHostEnd(p))
 	}
 	return removed, errors.Join(errs...)
 }

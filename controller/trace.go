@@ -103,19 +103,16 @@ func Trace(ctx context.Context, o Options, req TraceRequest) (*TraceResult, erro
 	if req.State == "reply" {
 		res.Reachable = conn.Request.Accepted
 	}
-	hops := []struct {
+	// The reply is traced when a port sends it (not when flows answered in place).
+	type leg struct {
 		dir    string
 		h      *reach.Hop
 		sender *reach.Endpoint
 		ct     string
-	}{{"request", &conn.Request, from, ctStateFor(req.State, false)}}
+	}
+	hops := []leg{{"request", &conn.Request, from, ctStateFor(req.State, false)}}
 	if conn.Reply != nil && conn.Request.To != nil && (conn.Request.To.Kind == "instance" || conn.Request.To.Kind == "host") {
-		hops = append(hops, struct {
-			dir    string
-			h      *reach.Hop
-			sender *reach.Endpoint
-			ct     string
-		}{"reply", conn.Reply, conn.Request.To, ctStateFor(req.State, true)})
+		hops = append(hops, leg{"reply", conn.Reply, conn.Request.To, ctStateFor(req.State, true)})
 	}
 	for _, x := range hops {
 		th := &TraceHop{Direction: x.dir, Model: *x.h, Decider: x.h.Decider(), CtNext: x.ct, Verdict: "DROP"}
