@@ -43,6 +43,7 @@ func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error)
 // and with s.Daemon it makes the daemon's socket the bridge's controller.
 func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Summary, error) {
 	o = o.withDefaults()
+	sw := newStopwatch(o.Log, "apply", t.Bridge)
 	lock, err := lockBridge(ctx, o, t.Bridge)
 	if err != nil {
 		return nil, err
@@ -57,6 +58,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 		defer c.Close()
 		db = c
 	}
+	sw.lap("lock and OVSDB")
 	writes := db.Writes()
 	sum := &Summary{Bridge: t.Bridge}
 
@@ -96,12 +98,14 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 			return nil, err
 		}
 	}
+	sw.lap("bridge")
 	existing, err := db.ListPorts(ctx, t.Bridge)
 	if err != nil {
 		return nil, err
 	}
 	keepAddresses(t, existing)
 	atts := attachments(t, existing)
+	sw.lap("ports read")
 	conn := s.Conn
 	if conn == nil {
 		c, err := dialBridge(ctx, o, t.Bridge)
@@ -111,6 +115,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 		defer c.Close()
 		conn = c
 	}
+	sw.lap("OpenFlow")
 	mods := conn.Stats().FlowModsSent
 	// Flows go in before the ports, for the port numbers they will have
 	// (plannedOfports, plumb.go): ovs-vswitchd takes flow-mods far slower
@@ -120,7 +125,9 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	if err != nil {
 		return nil, err
 	}
+	sw.lap("flows")
 	ofports, changes, err := plumb(ctx, db, t.Bridge, atts, o)
+	sw.lap("plumb")
 	sum.HostChanges += changes
 	if err != nil {
 		return nil, err
@@ -137,11 +144,13 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	sum.FlowMods = int64(conn.Stats().FlowModsSent - mods)
 	s.Flows = set
 
+	sw.lap("flows for new port numbers")
 	removed, err := removeStale(ctx, db, t.Bridge, atts, existing, o)
 	sum.Removed = removed
 	if err != nil {
 		return nil, err
 	}
+	sw.lap("stale removed")
 	n, err := startWorkloads(t.Bridge, atts)
 	sum.HostChanges += n
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -150,11 +151,14 @@ func plannedOfports(atts []*attachment, existing []ovsdb.PortInfo) map[string]in
 // compileAndSync compiles the flows for the given port numbers and makes
 // the bridge's vpcctl flows match them.
 func compileAndSync(ctx context.Context, conn *ofconn.Conn, t *config.Topology, atts []*attachment, ofports map[string]int) (*flows.Set, flowDiff, error) {
+	start := time.Now()
 	set, err := flows.Compile(flowTopology(t, atts, ofports))
 	if err != nil {
 		return nil, flowDiff{}, fmt.Errorf("compiling flows: %w", err)
 	}
+	compiled := time.Now()
 	d, err := syncFlows(ctx, conn, set)
+	slog.Debug("flows", "compile", compiled.Sub(start), "sync", time.Since(compiled))
 	return set, d, err
 }
 
