@@ -15,9 +15,14 @@ import (
 // the IFLA_INET6_CONF array (linux/ipv6.h).
 const devconfDisableIPv6 = 26
 
-// dumpedLink is a link with its IPv6 sysctl disable_ipv6 as the kernel
-// reported it in the same dump (ipv6Known false: not reported, e.g. a
-// kernel without IPv6).
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h): the link
+// makes no IPv6 address of its own, so it stays silent like one with
+// disable_ipv6=1 (see configureNewHostEnd).
+const addrGenModeNone = 1
+
+// dumpedLink is a link with whether IPv6 is quiet on it (disable_ipv6=1 or
+// no address generation) as the kernel reported it in the same dump
+// (ipv6Known false: not reported, e.g. a kernel without IPv6).
 type dumpedLink struct {
 	netlink.Link
 	ipv6Off, ipv6Known bool
@@ -58,7 +63,8 @@ func dumpLinks() (map[string]dumpedLink, error) {
 }
 
 // disableIPv6Attr finds IFLA_AF_SPEC / AF_INET6 / IFLA_INET6_CONF
-// [DEVCONF_DISABLE_IPV6] in an RTM_NEWLINK message.
+// [DEVCONF_DISABLE_IPV6] and IFLA_INET6_ADDR_GEN_MODE in an RTM_NEWLINK
+// message: off when IPv6 is disabled or makes no address.
 func disableIPv6Attr(m []byte) (off, known bool) {
 	if len(m) < unix.SizeofIfInfomsg {
 		return false, false
@@ -84,12 +90,17 @@ func disableIPv6Attr(m []byte) (off, known bool) {
 				return false, false
 			}
 			for _, c := range in6 {
-				if c.Attr.Type != unix.IFLA_INET6_CONF || len(c.Value) < 4*(devconfDisableIPv6+1) {
-					continue
+				switch {
+				case c.Attr.Type == unix.IFLA_INET6_ADDR_GEN_MODE && len(c.Value) >= 1:
+					if c.Value[0] == addrGenModeNone {
+						off, known = true, true
+					}
+				case c.Attr.Type == unix.IFLA_INET6_CONF && len(c.Value) >= 4*(devconfDisableIPv6+1):
+					v := int32(binary.NativeEndian.Uint32(c.Value[4*devconfDisableIPv6:]))
+					off, known = off || v != 0, true
 				}
-				v := int32(binary.NativeEndian.Uint32(c.Value[4*devconfDisableIPv6:]))
-				return v != 0, true
 			}
+			return off, known
 		}
 	}
 	return false, false

@@ -22,6 +22,8 @@ type VethReport struct {
 	// Held: the pair needs re-creating, and EnsureVeths was told to leave
 	// it for now (nothing was changed).
 	Held bool
+	// hostReady: the host end was configured along with the pair.
+	hostReady bool
 }
 
 // EnsureVeth makes an instance's veth pair match spec: host end HostName in

@@ -50,16 +50,22 @@ func checkPlumbed(t *testing.T, s VethSpec) {
 	if routes := tool(t, "ip", "-n", ns, "-4", "route", "show", "default"); routes != "default via "+s.Gateway.String()+" dev "+ifn && !strings.HasPrefix(routes, "default via "+s.Gateway.String()+" dev "+ifn+" ") {
 		t.Errorf("%s default route: %q", ns, routes)
 	}
-	if v := strings.TrimSpace(tool(t, "ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv6/conf/"+ifn+"/disable_ipv6")); v != "1" {
-		t.Errorf("%s: disable_ipv6 = %s", ns, v)
+	v := strings.TrimSpace(tool(t, "ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv6/conf/"+ifn+"/disable_ipv6"))
+	if d := tool(t, "ip", "-n", ns, "-d", "link", "show", ifn); v != "1" && !strings.Contains(d, "addrgenmode none") {
+		t.Errorf("%s: disable_ipv6 = %s and IPv6 addresses generated: %s", ns, v, d)
 	}
 	if s.HostName != "" {
 		host := tool(t, "ip", "-o", "link", "show", s.HostName)
 		if !strings.Contains(host, ",UP") {
 			t.Errorf("host end down: %s", host)
 		}
-		if v := strings.TrimSpace(tool(t, "cat", "/proc/sys/net/ipv6/conf/"+s.HostName+"/disable_ipv6")); v != "1" {
-			t.Errorf("host end %s: disable_ipv6 = %s", s.HostName, v)
+		// IPv6 quiet: disabled, or (a new host end) no address generation.
+		v := strings.TrimSpace(tool(t, "cat", "/proc/sys/net/ipv6/conf/"+s.HostName+"/disable_ipv6"))
+		if d := tool(t, "ip", "-d", "link", "show", s.HostName); v != "1" && !strings.Contains(d, "addrgenmode none") {
+			t.Errorf("host end %s: disable_ipv6 = %s and IPv6 addresses generated: %s", s.HostName, v, d)
+		}
+		if v6 := tool(t, "ip", "-o", "-6", "addr", "show", "dev", s.HostName); v6 != "" {
+			t.Errorf("host end %s has IPv6 addresses: %s", s.HostName, v6)
 		}
 	}
 }
@@ -95,7 +101,9 @@ func TestVethPingIdempotentDrift(t *testing.T) {
 		tool(t, "ip", "-n", ns, "link", "set", "eth0", "down") // takes the default route with it
 		tool(t, "ip", "-n", ns, "link", "set", "lo", "down")
 		tool(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0")
+		tool(t, "ip", "-n", ns, "link", "set", "eth0", "addrgenmode", "eui64")
 		tool(t, "sysctl", "-qw", "net.ipv6.conf."+a.HostName+".disable_ipv6=0")
+		tool(t, "ip", "link", "set", a.HostName, "addrgenmode", "eui64")
 		if changed, err := EnsureVeth(a); err != nil || !changed {
 			t.Fatalf("EnsureVeth after drift = %v, %v", changed, err)
 		}
