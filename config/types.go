@@ -86,6 +86,7 @@ type VPC struct {
 	SecurityGroups  []*SecurityGroup `mapstructure:"security_groups"`
 	NetworkACLs     []*NetworkACL    `mapstructure:"network_acls"`
 	Instances       []*Instance      `mapstructure:"instances"`
+	FlowLogs        []*FlowLog       `mapstructure:"flow_logs"` // every instance of the VPC
 
 	Prefix netip.Prefix `mapstructure:"-"` // parsed CIDR
 	Pos    Pos          `mapstructure:"-"`
@@ -93,9 +94,10 @@ type VPC struct {
 
 // Subnet is a range of a VPC's addresses with one route table and at most one ACL.
 type Subnet struct {
-	Name       string `mapstructure:"name" cfg:"required,label"`
-	CIDR       string `mapstructure:"cidr" cfg:"required"`
-	RouteTable string `mapstructure:"route_table"` // default: main
+	Name       string     `mapstructure:"name" cfg:"required,label"`
+	CIDR       string     `mapstructure:"cidr" cfg:"required"`
+	RouteTable string     `mapstructure:"route_table"` // default: main
+	FlowLogs   []*FlowLog `mapstructure:"flow_logs"`   // every instance of the subnet
 
 	Prefix netip.Prefix `mapstructure:"-"` // parsed CIDR
 	Table  *RouteTable  `mapstructure:"-"` // resolved RouteTable
@@ -221,14 +223,15 @@ type ACLRule struct {
 
 // Instance is a namespace plugged into a subnet.
 type Instance struct {
-	Name            string   `mapstructure:"name" cfg:"required,label"`
-	Subnet          string   `mapstructure:"subnet" cfg:"required"`
-	IP              string   `mapstructure:"ip"` // empty: allocated
-	PublicIP        string   `mapstructure:"public_ip"`
-	SecurityGroups  []string `mapstructure:"security_groups"`   // omitted or empty: [default]
-	Attach          string   `mapstructure:"attach"`            // default: veth
-	SourceDestCheck *bool    `mapstructure:"source_dest_check"` // default: true
-	Run             string   `mapstructure:"run"`
+	Name            string     `mapstructure:"name" cfg:"required,label"`
+	Subnet          string     `mapstructure:"subnet" cfg:"required"`
+	IP              string     `mapstructure:"ip"` // empty: allocated
+	PublicIP        string     `mapstructure:"public_ip"`
+	SecurityGroups  []string   `mapstructure:"security_groups"`   // omitted or empty: [default]
+	Attach          string     `mapstructure:"attach"`            // default: veth
+	SourceDestCheck *bool      `mapstructure:"source_dest_check"` // default: true
+	Run             string     `mapstructure:"run"`
+	FlowLogs        []*FlowLog `mapstructure:"flow_logs"`
 
 	Addr       netip.Addr `mapstructure:"-"` // IP, or the allocated address
 	PublicAddr netip.Addr `mapstructure:"-"` // parsed PublicIP; invalid when none

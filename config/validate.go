@@ -50,6 +50,7 @@ func validate(t *Topology, r *report) {
 	c.publicIPs()
 	c.peeringRoutes()
 	c.expectations()
+	c.flowLogs()
 }
 
 // top checks the top-level scalars.
