@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/vpcctl
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps demo test unit e2e bench vet fuzz clean
+.PHONY: all build deps demo test unit e2e bench vet fuzz install clean
 
 all: build
 
@@ -37,6 +37,17 @@ fuzz:
 
 bench: deps build
 	@./scripts/bench.sh
+
+# Installs the binary and the systemd unit of the daemon (vpcctl@NAME runs
+# `vpcctl daemon -f /etc/vpcctl/NAME.yaml`); DESTDIR for packaging.
+PREFIX  ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/vpcctl
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)/etc/vpcctl
+	sed 's|/usr/local/bin/vpcctl|$(PREFIX)/bin/vpcctl|' dist/systemd/vpcctl@.service > $(DESTDIR)$(UNITDIR)/vpcctl@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vpcctl@.service
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 clean:
 	rm -rf bin

@@ -11,15 +11,13 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/go-viper/mapstructure/v2"
-	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 )
 
 // Load reads and validates the topology file at path; see Parse.
 func Load(path string) (*Topology, []Warning, error) {
-	// Read once and parse the bytes: the daemon reloads on change, so viper and
-	// the line index must see the same content.
+	// Read once and parse the bytes: the daemon reloads on change and must
+	// validate exactly the content it then applies.
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading topology: %w", err)
@@ -47,12 +45,9 @@ func Parse(data []byte, filename string) (*Topology, []Warning, error) {
 		return nil, nil, r.errs
 	}
 
+	// A strict walk over the YAML nodes decodes: it rejects unknown keys and
+	// bent types, records positions, and sets every value exactly as written.
 	t := &Topology{}
-	// viper does the loading (DESIGN.md); it loses lines and bends types
-	// (weak typing, case folding), so the strict walk over the YAML nodes
-	// below is authoritative: it rejects what viper would accept, records
-	// positions, and sets every value exactly as written.
-	_ = decodeViper(data, t)
 	w := &walker{r: r}
 	w.mapping(root, reflect.ValueOf(t).Elem(), "")
 
@@ -68,20 +63,6 @@ func Parse(data []byte, filename string) (*Topology, []Warning, error) {
 		return nil, r.warns, slices.Compact(r.errs)
 	}
 	return t, r.warns, nil
-}
-
-// decodeViper decodes data into t with viper. Its errors are not reported:
-// the node walk finds the same problems, with lines.
-func decodeViper(data []byte, t *Topology) error {
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return err
-	}
-	return v.Unmarshal(t, func(c *mapstructure.DecoderConfig) {
-		c.DecodeHook = nil // no "a,b" → [a b] splitting
-		c.WeaklyTypedInput = true
-	})
 }
 
 // yamlLine extracts the line from yaml.v3 syntax errors ("yaml: line 3: ...").
