@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -68,6 +69,7 @@ const (
 	text   kind = iota // case and surrounding space do not matter
 	number             // 0x905d, 36957 and 0x905D are the same
 	ip                 // an IPv4 address
+	mac                // an Ethernet address, any case
 	table              // a flow table's name (or its number)
 )
 
@@ -83,6 +85,10 @@ func same(k kind, got, want string) bool {
 		g, err1 := netip.ParseAddr(got)
 		w, err2 := netip.ParseAddr(want)
 		return err1 == nil && err2 == nil && g == w
+	case mac:
+		g, err1 := net.ParseMAC(got)
+		w, err2 := net.ParseMAC(want)
+		return err1 == nil && err2 == nil && g.String() == w.String()
 	case table:
 		got = strings.TrimPrefix(strings.ToLower(got), "table=")
 		return strings.EqualFold(got, want) || got == tableNumber(want)

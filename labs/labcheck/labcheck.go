@@ -141,12 +141,15 @@ func (s *State) probe(tasks []Task) [][]string {
 	var exps []*config.Expectation
 	owners := map[*config.Expectation]int{}
 	for i, task := range tasks {
+		said := map[string]bool{} // a missing instance is named once per task
 		for _, p := range task.Probes {
 			missing := false
 			for _, name := range []string{p.From, p.To} {
 				if _, err := s.Topo.Endpoints(name); err != nil {
-					out[i] = append(out[i], fmt.Sprintf("%s has no instance or external host %s", s.File, name))
-					missing = true
+					if !said[name] {
+						out[i] = append(out[i], fmt.Sprintf("%s has no instance or external host %s", s.File, name))
+					}
+					said[name], missing = true, true
 				}
 			}
 			if missing {
@@ -206,7 +209,7 @@ func cellProblem(c *reach.Cell, live bool, bridge string) string {
 		if c.Decider.Line > 0 {
 			obj += fmt.Sprintf(" (line %d)", c.Decider.Line)
 		}
-		model += fmt.Sprintf(", stopped at %s by %s", c.Decider.Stage, obj)
+		model = fmt.Sprintf("model: stopped at %s by %s", c.Decider.Stage, obj)
 	}
 	got = append(got, model)
 	if live && c.Live != nil && *c.Live != c.Model {

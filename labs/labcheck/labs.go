@@ -20,10 +20,10 @@ var Labs = []*Lab{
 			Hint:  "`bin/vpcctl status` (column IP) or `ip netns exec vpcctl.{bridge}.alice ip -4 addr`; write `alice_ip: ADDRESS` in {answers}",
 		},
 		{
-			Name:  "alice-port",
-			Goal:  "write the name of alice's OVS port as alice_port",
-			Check: answer("alice_port", text, func(s *State) (string, error) { return statusOf(s, "alice", "port") }),
-			Hint:  "`ovs-vsctl list-ports {bridge}` lists the ports, `bin/vpcctl status` (column PORT) says whose each is; write `alice_port: NAME` in {answers}",
+			Name:  "alice-mac",
+			Goal:  "write alice's MAC address as alice_mac",
+			Check: answer("alice_mac", mac, func(s *State) (string, error) { return statusOf(s, "alice", "mac") }),
+			Hint:  "`ip netns exec vpcctl.{bridge}.alice ip link show eth0` (link/ether), `bin/vpcctl status` (column MAC), or the `dl_src=` of alice's PortSecurity flows; write `alice_mac: xx:xx:xx:xx:xx:xx` in {answers}",
 		},
 		{
 			Name: "carol",
@@ -165,14 +165,14 @@ func Find(arg string) (*Lab, error) {
 	return nil, fmt.Errorf("no lab %q: the labs are %s", arg, strings.Join(names, ", "))
 }
 
-// statusOf is a column of `vpcctl status` for an instance: ip or port.
+// statusOf is a column of `vpcctl status` for an instance: ip or mac.
 func statusOf(s *State, name, column string) (string, error) {
 	in, err := s.Instance(name)
 	if err != nil {
 		return "", err
 	}
-	if column == "port" {
-		return in.Port, nil
+	if column == "mac" {
+		return in.MAC, nil
 	}
 	return in.IP, nil
 }
