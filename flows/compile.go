@@ -36,6 +36,7 @@ func compile(t *Topology, ids tableIDs) (*Set, error) {
 		}
 	}
 	fs = append(fs, <-sgFlows...)
+	fs = append(fs, flowLogFlows(t)...)
 	return newSet(fs, ids)
 }
 

@@ -37,6 +37,7 @@ const (
 	CatRoute                             // a route of a route table (or the implicit local route)
 	CatExternal                          // the external network and its hosts
 	CatGateway                           // a NAT gateway or an elastic IP
+	CatFlowLog                           // flow-log counting and learning flows
 )
 
 var categoryNames = map[Category]string{
@@ -49,6 +50,7 @@ var categoryNames = map[Category]string{
 	CatRoute:         "route",
 	CatExternal:      "external",
 	CatGateway:       "gateway",
+	CatFlowLog:       "flow-log",
 }
 
 func (c Category) String() string {

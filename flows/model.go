@@ -148,6 +148,8 @@ type Instance struct {
 	// Forward relaxes anti-spoofing (source_dest_check: false): the instance
 	// may send from any IPv4 address, as an appliance forwarding others' packets.
 	Forward bool
+	// FlowLog is what the instance's flow logs record (zero: it has none).
+	FlowLog FlowLogTraffic
 }
 
 func vpcOwner(v *VPC) string                   { return "vpcs[" + v.Name + "]" }

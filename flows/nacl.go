@@ -21,29 +21,37 @@ func naclFlows(v *VPC, s *Subnet) []*Flow {
 	}
 	owner := subnetOwner(v, s)
 	vpc := uint32(v.ID)
+	// With flow logs recording rejects in the subnet, its drops also go to
+	// the controller, which writes the REJECT records.
+	var drop []Action
+	if logsRejects(s) {
+		drop = []Action{ToController()}
+	}
 	src := Match{}.Reg(RegVPC, vpc).Reg(RegSrcSubnet, uint32(s.ID)).EthType(EthIPv4)
 	dst := Match{}.Reg(RegDstVPC, vpc).Reg(RegDstSubnet, uint32(s.ID)).EthType(EthIPv4)
 	fs := []*Flow{
 		{Table: TEgressNACL, Priority: naclSkip, Match: src.IPDst(s.CIDR), Goto: TEgressSG, Category: CatNACL, Owner: owner},
-		{Table: TEgressNACL, Priority: naclDeny, Match: src, Category: CatNACL, Owner: owner},
+		{Table: TEgressNACL, Priority: naclDeny, Match: src, Actions: drop, Category: CatNACL, Owner: owner},
 		{Table: TIngressNACL, Priority: naclSkip, Match: dst.IPSrc(s.CIDR), Goto: TIngressSG, Category: CatNACL, Owner: owner},
-		{Table: TIngressNACL, Priority: naclDeny, Match: dst, Category: CatNACL, Owner: owner},
+		{Table: TIngressNACL, Priority: naclDeny, Match: dst, Actions: drop, Category: CatNACL, Owner: owner},
 	}
 	for _, r := range s.ACL.Egress {
-		fs = append(fs, naclRule(TEgressNACL, TEgressSG, src.IPDst(r.Peer), r)...)
+		fs = append(fs, naclRule(TEgressNACL, TEgressSG, src.IPDst(r.Peer), r, drop)...)
 	}
 	for _, r := range s.ACL.Ingress {
-		fs = append(fs, naclRule(TIngressNACL, TIngressSG, dst.IPSrc(r.Peer), r)...)
+		fs = append(fs, naclRule(TIngressNACL, TIngressSG, dst.IPSrc(r.Peer), r, drop)...)
 	}
 	return fs
 }
 
-func naclRule(t, next *Table, base Match, r ACLRule) []*Flow {
+func naclRule(t, next *Table, base Match, r ACLRule, drop []Action) []*Flow {
 	var fs []*Flow
 	for _, m := range protoMatches(base, r.Proto, r.PortLo, r.PortHi) {
 		f := &Flow{Table: t, Priority: naclPrio(r.Number), Match: m, Category: CatNACL, Owner: r.Owner}
 		if r.Allow {
 			f.Goto = next
+		} else {
+			f.Actions = drop
 		}
 		fs = append(fs, f)
 	}

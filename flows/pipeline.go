@@ -53,7 +53,7 @@ func init() {
 type tableIDs []uint8
 
 func (ids tableIDs) of(t *Table) uint8 {
-	if ids == nil {
+	if ids == nil || int(t.ID) >= len(ids) { // flow-log tables keep their numbers
 		return t.ID
 	}
 	return ids[t.ID]
@@ -73,9 +73,14 @@ func numberTables(order []*Table) tableIDs {
 	return ids
 }
 
-// TableByName finds a pipeline table.
+// TableByName finds a pipeline or flow-log table.
 func TableByName(name string) *Table {
 	for _, t := range Pipeline {
+		if t.Name == name {
+			return t
+		}
+	}
+	for _, t := range FlowLogTables {
 		if t.Name == name {
 			return t
 		}
@@ -83,10 +88,14 @@ func TableByName(name string) *Table {
 	return nil
 }
 
-// TableNames maps table IDs to names, for OVSDB Flow_Table rows.
+// TableNames maps table IDs to names, for OVSDB Flow_Table rows: the
+// pipeline's and the flow-log tables'.
 func TableNames() map[uint8]string {
-	m := make(map[uint8]string, len(Pipeline))
+	m := make(map[uint8]string, len(Pipeline)+len(FlowLogTables))
 	for _, t := range Pipeline {
+		m[t.ID] = t.Name
+	}
+	for _, t := range FlowLogTables {
 		m[t.ID] = t.Name
 	}
 	return m
