@@ -231,4 +231,6 @@ type rawMessage []byte
 
 func (m rawMessage) Len() uint16                    { return uint16(len(m)) }
 func (m rawMessage) MarshalBinary() ([]byte, error) { return append([]byte(nil), m...), nil }
-func (m rawMessage) UnmarshalBinary([]byte) error   { return errors.New("ofconn: rawMessage is send-only") }
+func (m rawMessage) UnmarshalBinary([]byte) error {
+	return errors.New("ofconn: rawMessage is send-only")
+}
