@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/vpcctl
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build deps demo test unit e2e bench vet fuzz install clean
+.PHONY: all build deps demo test unit e2e bench vet fuzz install lab-check clean
 
 all: build
 
@@ -37,6 +37,11 @@ fuzz:
 
 bench: deps build
 	@./scripts/bench.sh
+
+# Checks the Tasks of a lab on the live host: make lab-check LAB=2 [FILE=/tmp/lab02.yaml] [ANSWERS=...]
+lab-check: build
+	@$(if $(LAB),,echo "usage: make lab-check LAB=N" && exit 2)
+	$(BIN) lab check $(LAB) $(if $(FILE),-f $(FILE)) $(if $(ANSWERS),--answers $(ANSWERS))
 
 # Installs the binary and the systemd unit of the daemon (vpcctl@NAME runs
 # `vpcctl daemon -f /etc/vpcctl/NAME.yaml`); DESTDIR for packaging.

@@ -62,11 +62,11 @@ func (s *State) Answer(key string) (string, error) {
 	return v, nil
 }
 
-// kind says how an answer is compared with the truth.
-type kind int
+// Kind says how an answer is compared with the truth.
+type Kind int
 
 const (
-	text   kind = iota // case and surrounding space do not matter
+	text   Kind = iota // case and surrounding space do not matter
 	number             // 0x905d, 36957 and 0x905D are the same
 	ip                 // an IPv4 address
 	mac                // an Ethernet address, any case
@@ -74,7 +74,7 @@ const (
 )
 
 // same compares an answer with the truth.
-func same(k kind, got, want string) bool {
+func same(k Kind, got, want string) bool {
 	got, want = strings.TrimSpace(got), strings.TrimSpace(want)
 	switch k {
 	case number:
@@ -96,23 +96,29 @@ func same(k kind, got, want string) bool {
 	return strings.EqualFold(got, want)
 }
 
-// answer is a Check comparing the learner's key with what truth finds on the
-// live host. A wrong answer is not corrected: the hint says where to look.
-func answer(key string, k kind, truth func(*State) (string, error)) func(*State) error {
-	return func(s *State) error {
-		got, err := s.Answer(key)
-		if err != nil {
-			return err
-		}
-		want, err := truth(s)
-		if err != nil {
-			return fmt.Errorf("%s: cannot tell from the host: %v", key, err)
-		}
-		if !same(k, got, want) {
-			return fmt.Errorf("%s: %q is not what the bridge shows", key, got)
-		}
-		return nil
+// Answer is a task's question: the learner writes Key in the answers file,
+// Truth finds the same thing on the live host, Kind says how they compare.
+type Answer struct {
+	Key   string
+	Kind  Kind
+	Truth func(*State) (string, error)
+}
+
+// check compares the learner's answer with the truth. A wrong answer is not
+// corrected: the task's hint says where to look.
+func (a *Answer) check(s *State) error {
+	got, err := s.Answer(a.Key)
+	if err != nil {
+		return err
 	}
+	want, err := a.Truth(s)
+	if err != nil {
+		return fmt.Errorf("%s: cannot tell from the host: %v", a.Key, err)
+	}
+	if !same(a.Kind, got, want) {
+		return fmt.Errorf("%s: %q is not what the bridge shows", a.Key, got)
+	}
+	return nil
 }
 
 // tableNumber is a pipeline table's number as text ("" when name is none).

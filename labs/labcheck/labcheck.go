@@ -42,8 +42,11 @@ type Task struct {
 	// Probes are the reachability the live host must show, probed from
 	// inside the namespaces (as `vpcctl check --live` does).
 	Probes []Probe
-	// Check inspects what else must hold: an answer, an object on the
-	// bridge. nil: nothing else. Its error says what is wrong.
+	// Answer is a question the learner answers in the answers file; nil:
+	// none.
+	Answer *Answer
+	// Check inspects what else must hold (an object on the bridge); nil:
+	// nothing else. Its error says what is wrong.
 	Check func(s *State) error
 	// Hint names what to look at when the task fails. {file}, {answers},
 	// {bridge} and {lab} are replaced.
@@ -120,6 +123,11 @@ func Run(ctx context.Context, o controller.Options, lab *Lab, file, answers stri
 	for i, task := range lab.Tasks {
 		res := Result{N: i + 1, Name: task.Name, Goal: task.Goal}
 		res.Details = append(res.Details, probed[i]...)
+		if task.Answer != nil {
+			if err := task.Answer.check(s); err != nil {
+				res.Details = append(res.Details, err.Error())
+			}
+		}
 		if task.Check != nil {
 			if err := task.Check(s); err != nil {
 				res.Details = append(res.Details, err.Error())
