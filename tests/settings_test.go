@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -266,5 +268,95 @@ func TestSettingsLogFormatJSON(t *testing.T) {
 	r = vpcctlEnv(t, nil, "--config", "", "apply", "-f", file)
 	if r.Code != 0 || strings.TrimSpace(r.Stderr) != "" {
 		t.Errorf("apply at the default level: exit %d, stderr %q; want nothing logged", r.Code, r.Stderr)
+	}
+}
+
+// The daemon takes its settings the same way: the OVSDB endpoint and the
+// metrics address (a daemon flag with no settings code of its own) from the
+// config file, the log format from the environment, at its default level
+// (info).
+func TestSettingsDaemon(t *testing.T) {
+	br := uniqueBridge("td")
+	file := topology(t, br, `vpcs:
+  - name: v
+    cidr: 10.95.0.0/16
+    subnets: [{name: s, cidr: 10.95.1.0/24}]
+`)
+	rl := startRelay(t, fmt.Sprintf("127.0.0.1:%d", ovsdbTCP(t)))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	conf := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(conf, []byte("ovsdb: tcp:"+rl.addr+"\nmetrics-addr: "+metricsAddr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(vpcctlBin, "daemon", "-f", file)
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "VPCCTL_") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, "VPCCTL_CONFIG="+conf, "VPCCTL_LOG_FORMAT=json")
+	var log lockedBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			return os.ErrDeadlineExceeded
+		}
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("daemon: %v\n%s", err, log.String())
+		}
+	})
+
+	// Applied, logged as JSON at info.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), `"event":"applied"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON \"applied\" record within 30 s:\n%s", log.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("daemon exited (%v):\n%s", err, log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if rl.accepted.Load() == 0 {
+		t.Errorf("the daemon applied without dialing the OVSDB endpoint of the file (tcp:%s)", rl.addr)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics at %s (metrics-addr from the file): %v", metricsAddr, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "vpcctl_") {
+		t.Errorf("GET /metrics: %s, %.300s", resp.Status, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("daemon: SIGTERM: %v\n%s", err, log.String())
+	}
+	for _, l := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("not a JSON log record: %q", l)
+		} else if rec["level"] == "DEBUG" {
+			t.Errorf("debug record at the daemon's default level: %q", l)
+		}
 	}
 }
