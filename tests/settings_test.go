@@ -126,7 +126,7 @@ func startRelay(t *testing.T, target string) *relay {
 // relay that counts the connections), a bogus endpoint set each way is named
 // in the error, and flag beats environment beats file.
 func TestSettingsOVSDBEndpoint(t *testing.T) {
-	br := uniqueBridge("tg")
+	br := uniqueBridge("setg")
 	mustVpcctl(t, "apply", "-f", topology(t, br, `vpcs:
   - name: v
     cidr: 10.93.0.0/16
@@ -244,7 +244,7 @@ func TestSettingsOVSDBEndpoint(t *testing.T) {
 // Log level and format from the environment: every line apply logs at debug
 // is a JSON object.
 func TestSettingsLogFormatJSON(t *testing.T) {
-	br := uniqueBridge("tj")
+	br := uniqueBridge("setj")
 	file := topology(t, br, `vpcs:
   - name: v
     cidr: 10.94.0.0/16
@@ -276,7 +276,7 @@ func TestSettingsLogFormatJSON(t *testing.T) {
 // config file, the log format from the environment, at its default level
 // (info).
 func TestSettingsDaemon(t *testing.T) {
-	br := uniqueBridge("td")
+	br := uniqueBridge("setd")
 	file := topology(t, br, `vpcs:
   - name: v
     cidr: 10.95.0.0/16
