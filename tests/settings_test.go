@@ -365,3 +365,49 @@ func TestSettingsDaemon(t *testing.T) {
 		}
 	}
 }
+
+// make install puts the binary and the daemon's unit where the unit expects
+// them (PREFIX is substituted), and systemd-analyze verify finds nothing to
+// say about the unit (it is not started: systemd need not run here).
+func TestSettingsSystemdUnit(t *testing.T) {
+	dest := t.TempDir()
+	r := run(t, 2*time.Minute, "make", "-C", "..", "install", "DESTDIR="+dest, "PREFIX=/opt/vpcctl", "BIN="+filepath.Join(t.TempDir(), "vpcctl"))
+	if r.Code != 0 {
+		t.Fatalf("make install: %s%s", r.Stdout, r.Stderr)
+	}
+	bin := filepath.Join(dest, "opt/vpcctl/bin/vpcctl")
+	if st, err := os.Stat(bin); err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("installed binary %s: %v %v", bin, st, err)
+	}
+	unitPath := filepath.Join(dest, "etc/systemd/system/vpcctl@.service")
+	unit, err := os.ReadFile(unitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ExecStart=/opt/vpcctl/bin/vpcctl daemon -f /etc/vpcctl/%i.yaml\n",
+		"ExecReload=/bin/kill -HUP $MAINPID\n",
+		"Restart=on-failure\n",
+		"After=network-online.target openvswitch-switch.service",
+	} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("installed unit lacks %q:\n%s", want, unit)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dest, "etc/vpcctl")); err != nil || !st.IsDir() {
+		t.Errorf("make install made no /etc/vpcctl: %v", err)
+	}
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Log("systemd-analyze is not installed: the unit was checked by its text only")
+		return
+	}
+	// An instance of the unit, pointing at the installed binary.
+	inst := filepath.Join(t.TempDir(), "vpcctl@prod.service")
+	text := strings.ReplaceAll(string(unit), "/opt/vpcctl/bin/vpcctl", bin)
+	if err := os.WriteFile(inst, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, time.Minute, "systemd-analyze", "verify", inst); r.Code != 0 || strings.TrimSpace(r.Stdout+r.Stderr) != "" {
+		t.Errorf("systemd-analyze verify: exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
+	}
+}
