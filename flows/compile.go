@@ -37,7 +37,12 @@ func compile(t *Topology, ids tableIDs) (*Set, error) {
 	}
 	fs = append(fs, <-sgFlows...)
 	fs = append(fs, flowLogFlows(t)...)
-	return newSet(fs, ids)
+	set, err := newSet(fs, ids)
+	if err != nil {
+		return nil, err
+	}
+	set.FlowLogPorts = flowLogPorts(t)
+	return set, nil
 }
 
 // pipelineFlows are the fixed flows: a dropping table-miss in every table (so

@@ -120,6 +120,9 @@ func (f *Flow) FlowMod() (*of.FlowMod, error) {
 type Set struct {
 	Flows    []*Flow
 	byCookie map[uint64]*Flow
+	// FlowLogPorts are the instances with flow logs, by OpenFlow port (nil
+	// when none): what the flow-log collector needs to name an interface.
+	FlowLogPorts map[uint32]PortOwner
 }
 
 // NewSet checks and indexes flows: every goto must follow the pipeline's

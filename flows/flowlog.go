@@ -214,3 +214,30 @@ func logsRejects(s *Subnet) bool {
 	}
 	return false
 }
+
+// PortOwner names the instance behind an OpenFlow port.
+type PortOwner struct {
+	VPC, Subnet, Instance string
+	Traffic               FlowLogTraffic
+}
+
+// flowLogPorts indexes the instances with flow logs by port; nil when none.
+func flowLogPorts(t *Topology) map[uint32]PortOwner {
+	var m map[uint32]PortOwner
+	for vi := range t.VPCs {
+		v := &t.VPCs[vi]
+		for si := range v.Subnets {
+			s := &v.Subnets[si]
+			for _, i := range s.Instances {
+				if !i.FlowLog.Accept && !i.FlowLog.Reject {
+					continue
+				}
+				if m == nil {
+					m = map[uint32]PortOwner{}
+				}
+				m[i.Port] = PortOwner{VPC: v.Name, Subnet: s.Name, Instance: i.Name, Traffic: i.FlowLog}
+			}
+		}
+	}
+	return m
+}

@@ -1,0 +1,545 @@
+package flowlog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/host"
+	"github.com/vpcctl/vpcctl/controller/metrics"
+	"github.com/vpcctl/vpcctl/controller/reach"
+	"github.com/vpcctl/vpcctl/flows"
+	"github.com/vpcctl/vpcctl/flows/ofconn"
+)
+
+// Defaults of Options.
+const (
+	// DefaultControllerRate and DefaultControllerBurst bound the packet-ins
+	// of rejected packets (the bridge's controller meter, in the datapath):
+	// a flood of rejected packets costs the daemon at most this many per second.
+	DefaultControllerRate  = 200
+	DefaultControllerBurst = 200
+	eventQueue             = 4096 // packet-ins and flow-removed waiting for the collector
+)
+
+// Options configure a Collector.
+type Options struct {
+	Bridge string
+	// Dir is where relative destinations go (default: the current directory).
+	Dir     string
+	Log     *slog.Logger
+	Metrics *metrics.Metrics // nil records nothing
+	// ControllerRate and ControllerBurst set the controller meter (packets
+	// per second, burst in packets); 0 = the defaults.
+	ControllerRate, ControllerBurst uint32
+}
+
+// Collector is the flow-log part of the daemon. HandleAsync takes the
+// switch's packet-ins and flow-removed messages (never blocking: a full
+// queue drops them, counted), Update the topology and flows of each apply,
+// SetConn the OpenFlow connection; Run does the rest on one goroutine.
+type Collector struct {
+	o      Options
+	events chan []byte
+	kick   chan struct{}
+
+	mu      sync.Mutex
+	topo    *config.Topology
+	set     *flows.Set
+	conn    *ofconn.Conn
+	changed bool // topo/set/conn changed since Run last looked
+
+	lostEvents uint64 // under mu
+}
+
+// New makes a collector; Run starts it.
+func New(o Options) *Collector {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.ControllerRate == 0 {
+		o.ControllerRate = DefaultControllerRate
+	}
+	if o.ControllerBurst == 0 {
+		o.ControllerBurst = DefaultControllerBurst
+	}
+	return &Collector{o: o, events: make(chan []byte, eventQueue), kick: make(chan struct{}, 1)}
+}
+
+// HandleAsync is an ofconn async handler (ofconn.WithAsyncHandler): it
+// queues packet-ins and flow-removed messages and never blocks.
+func (c *Collector) HandleAsync(msgType uint8, frame []byte) {
+	if msgType != ofconn.TypePacketIn && msgType != ofconn.TypeFlowRemoved {
+		return
+	}
+	select {
+	case c.events <- frame:
+	default:
+		c.mu.Lock()
+		c.lostEvents++
+		c.mu.Unlock()
+	}
+}
+
+// Update gives the collector the topology and the flow set just applied.
+func (c *Collector) Update(t *config.Topology, set *flows.Set) {
+	c.mu.Lock()
+	c.topo, c.set, c.changed = t, set, true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// SetConn gives the collector ovs-vswitchd's connection (nil: none).
+func (c *Collector) SetConn(conn *ofconn.Conn) {
+	c.mu.Lock()
+	c.conn, c.changed = conn, true
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Collector) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// iface is an instance with flow logs, by its OpenFlow port.
+type iface struct {
+	owner  flows.PortOwner
+	name   string // OVS port name: the record's interface-id
+	vpc    *config.VPC
+	subnet *config.Subnet
+	inst   *config.Instance
+	logs   []*window
+}
+
+// run is the state of Run's goroutine.
+type run struct {
+	c       *Collector
+	topo    *config.Topology
+	model   *reach.Model
+	set     *flows.Set
+	conn    *ofconn.Conn
+	meterOn *ofconn.Conn // the connection the meter was set on
+	ifaces  map[uint32]*iface
+	windows map[string]*window // by resolved path
+	last    map[flowKey]counts
+	lastAt  time.Time // the previous poll
+}
+
+// flowKey names one learned counting flow: its table's direction, the
+// interface's port, and the tuple.
+type flowKey struct {
+	dir  string
+	port uint32
+	t    tuple
+}
+
+// Run collects and writes records until ctx ends, then writes what it has
+// and closes the files.
+func (c *Collector) Run(ctx context.Context) {
+	r := &run{c: c, windows: map[string]*window{}, last: map[flowKey]counts{}, ifaces: map[uint32]*iface{}, lastAt: time.Now()}
+	tick := time.NewTimer(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.flush(time.Now(), true)
+			for _, w := range r.windows {
+				w.w.Close()
+				r.count(w)
+			}
+			return
+		case <-c.kick:
+			r.refresh()
+		case f := <-c.events:
+			r.event(f, time.Now())
+		case <-tick.C:
+			r.refresh()
+			now := time.Now()
+			r.poll(ctx, now)
+			r.flush(now, false)
+			tick.Reset(r.period())
+		}
+	}
+}
+
+// period is how often counters are read: half the shortest interval, 1 to 10 s.
+func (r *run) period() time.Duration {
+	p := 10 * time.Second
+	for _, w := range r.windows {
+		p = min(p, time.Duration(w.log.Interval)*time.Second/2)
+	}
+	return max(p, time.Second)
+}
+
+// refresh takes the latest topology, flows and connection.
+func (r *run) refresh() {
+	c := r.c
+	c.mu.Lock()
+	changed, topo, set, conn, lost := c.changed, c.topo, c.set, c.conn, c.lostEvents
+	c.changed, c.lostEvents = false, 0
+	c.mu.Unlock()
+	if lost > 0 {
+		c.o.Metrics.FlowLogRecords("dropped", int(lost))
+		c.o.Log.Warn("flow log events dropped: the collector is behind", "event", "flow_log_dropped", "events", lost)
+	}
+	if !changed {
+		return
+	}
+	r.conn = conn
+	if topo != r.topo || set != r.set {
+		r.topo, r.set = topo, set
+		r.rebuild()
+	}
+	if conn != nil && conn != r.meterOn && len(r.ifaces) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := conn.SetMeter(ctx, ofconn.MeterController, c.o.ControllerRate, c.o.ControllerBurst)
+		cancel()
+		if err != nil {
+			c.o.Log.Warn("cannot set the controller meter: rejected packets reach the daemon unlimited", "event", "flow_log_meter", "err", err)
+		} else {
+			r.meterOn = conn
+		}
+	}
+}
+
+// rebuild maps ports to instances and their flow logs, keeping the windows
+// (and their pending records) of flow logs that stay.
+func (r *run) rebuild() {
+	r.ifaces = map[uint32]*iface{}
+	if r.topo == nil || r.set == nil {
+		return
+	}
+	r.model = reach.New(r.topo)
+	keep := map[string]*window{}
+	for port, o := range r.set.FlowLogPorts {
+		v := r.topo.VPC(o.VPC)
+		if v == nil {
+			continue
+		}
+		var in *config.Instance
+		for _, i := range v.Instances {
+			if i.Name == o.Instance {
+				in = i
+			}
+		}
+		if in == nil {
+			continue
+		}
+		ifc := &iface{owner: o, name: host.HostVethName(r.topo.Bridge, in.Name), vpc: v, subnet: v.Subnet(in.Subnet), inst: in}
+		for _, l := range v.FlowLogsOf(in) {
+			path := l.Destination
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(r.c.o.Dir, path)
+			}
+			w := keep[path]
+			if w == nil {
+				w = r.windows[path]
+				if w == nil || w.log.Format != l.Format {
+					if w != nil {
+						r.closeWindow(w)
+					}
+					w = &window{path: path, start: time.Now(), recs: map[recKey]*Record{}, w: newWriter(path, MaxFileSize, func(err error) {
+						r.c.o.Log.Error("cannot write a flow log", "event", "flow_log_write_failed", "file", path, "err", err)
+					})}
+				}
+				w.log = l
+				keep[path] = w
+			}
+			ifc.logs = append(ifc.logs, w)
+		}
+		r.ifaces[port] = ifc
+	}
+	for path, w := range r.windows {
+		if keep[path] == nil {
+			r.closeWindow(w)
+		}
+	}
+	r.windows = keep
+}
+
+func (r *run) closeWindow(w *window) {
+	r.write(w, w.take(time.Now()))
+	w.w.Close()
+	r.count(w)
+}
+
+// count moves a writer's counters to the metrics.
+func (r *run) count(w *window) {
+	m := r.c.o.Metrics
+	m.FlowLogRecords("written", int(w.w.written.Swap(0)))
+	m.FlowLogRecords("dropped", int(w.w.dropped.Swap(0)))
+}
+
+// flush writes the records of every window whose interval passed (all
+// windows when all is set).
+func (r *run) flush(now time.Time, all bool) {
+	for _, w := range r.windows {
+		if all || w.due(now) {
+			r.write(w, w.take(now))
+		}
+		r.count(w)
+	}
+}
+
+func (r *run) write(w *window, recs []*Record) {
+	for _, rec := range recs {
+		w.w.Put(w.line(rec))
+	}
+}
+
+// poll reads the learned counting flows and adds what each counted since
+// the last poll.
+func (r *run) poll(ctx context.Context, now time.Time) {
+	prev := r.lastAt
+	r.lastAt = now
+	if r.conn == nil || len(r.ifaces) == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	stats, err := r.conn.DumpFlows(dctx, ofconn.FlowFilter{TableID: ofconn.TableAll, Cookie: flows.FlowLogCookie, CookieMask: flows.FlowLogCookieMask})
+	cancel()
+	if err != nil {
+		r.c.o.Log.Warn("cannot read flow-log counters", "event", "flow_log_poll_failed", "err", err)
+		return
+	}
+	seen := make(map[flowKey]bool, len(stats))
+	for _, s := range stats {
+		m, err := s.Match()
+		if err != nil {
+			continue
+		}
+		k, ok := keyOf(s.TableID, m)
+		if !ok {
+			continue
+		}
+		seen[k] = true
+		from := prev
+		if created := now.Add(-time.Duration(s.DurationSec) * time.Second); created.After(from) {
+			from = created
+		}
+		r.counted(k, s.Packets, s.Bytes, from, now, false)
+	}
+	for k := range r.last {
+		if !seen[k] {
+			delete(r.last, k) // gone without a flow-removed (ovs-vswitchd restarted)
+		}
+	}
+}
+
+// keyOf reads a counting flow's key from its table and match.
+func keyOf(table uint8, m ofconn.Fields) (flowKey, bool) {
+	k := flowKey{t: tuple{proto: m.IPProto, src: m.IPSrc, dst: m.IPDst, sport: m.SrcPort, dport: m.DstPort}}
+	switch table {
+	case flows.TFlowLogEgress.ID:
+		k.dir, k.port = Egress, m.Regs[flows.RegSrcPort.Reg]&0xffff
+	case flows.TFlowLogIngress.ID:
+		k.dir, k.port = Ingress, m.Regs[flows.RegDstPort.Reg]&0xffff
+	default:
+		return k, false
+	}
+	return k, k.t.src.IsValid() && k.t.dst.IsValid()
+}
+
+// counted adds what a counting flow counted since it was last read.
+func (r *run) counted(k flowKey, packets, bytes uint64, from, to time.Time, removed bool) {
+	prev, known := r.last[k]
+	dp, db := delta(prev, packets, bytes)
+	if removed {
+		delete(r.last, k)
+	} else {
+		if !known {
+			prev.rule = r.acceptRule(k)
+		}
+		r.last[k] = counts{packets: packets, bytes: bytes, at: to, rule: prev.rule}
+	}
+	if dp == 0 {
+		return
+	}
+	if known && prev.at.After(from) {
+		from = prev.at
+	}
+	if removed && prev.rule == "" {
+		prev.rule = r.acceptRule(k)
+	}
+	ifc := r.ifaces[k.port]
+	if ifc == nil {
+		return
+	}
+	rec := r.record(ifc, k.dir, k.t, Accept, prev.rule)
+	for _, w := range ifc.logs {
+		if w.log.Accepts() {
+			w.add(recKey{ifc.name, k.dir, k.t, Accept}, rec, dp, db, from, to, 0)
+		}
+	}
+}
+
+// record is the fixed part of a record of an interface.
+func (r *run) record(ifc *iface, dir string, t tuple, action, rule string) *Record {
+	rec := &Record{AccountID: r.topo.Bridge, InterfaceID: ifc.name, Src: t.src, Dst: t.dst, SrcPort: t.sport, DstPort: t.dport,
+		Protocol: t.proto, Action: action, VPC: ifc.owner.VPC, Subnet: ifc.owner.Subnet, Instance: ifc.owner.Instance,
+		Direction: dir, Rule: rule}
+	return rec
+}
+
+// event handles one packet-in or flow-removed message.
+func (r *run) event(f []byte, now time.Time) {
+	switch f[1] {
+	case ofconn.TypeFlowRemoved:
+		fr, err := ofconn.ParseFlowRemoved(f)
+		if err != nil || fr.Cookie&flows.FlowLogCookieMask != flows.FlowLogCookie {
+			return
+		}
+		k, ok := keyOf(fr.TableID, fr.Match)
+		if !ok {
+			return
+		}
+		// An idle flow's last packet went idle_timeout ago.
+		end := now
+		if fr.Reason == 0 {
+			end = now.Add(-time.Duration(fr.IdleTimeout) * time.Second)
+		}
+		from := now.Add(-fr.Duration)
+		if end.Before(from) {
+			end = from
+		}
+		r.counted(k, fr.Packets, fr.Bytes, from, end, true)
+	case ofconn.TypePacketIn:
+		p, err := ofconn.ParsePacketIn(f)
+		if err != nil {
+			return
+		}
+		r.rejected(p, now)
+	}
+}
+
+// rejected records a packet a NACL or the security groups dropped.
+func (r *run) rejected(p *ofconn.PacketIn, now time.Time) {
+	var dir string
+	var port uint32
+	switch p.TableID {
+	case flows.TEgressNACL.ID, flows.TEgressSG.ID:
+		dir, port = Egress, p.Match.Regs[flows.RegSrcPort.Reg]&0xffff
+	case flows.TIngressNACL.ID, flows.TIngressSG.ID:
+		dir, port = Ingress, p.Match.Regs[flows.RegDstPort.Reg]&0xffff
+	default:
+		return
+	}
+	ifc := r.ifaces[port]
+	if ifc == nil || !ifc.owner.Traffic.Reject {
+		return // another instance of a subnet whose NACL logs
+	}
+	t, flags, ok := parseFrame(p.Data)
+	if !ok {
+		return
+	}
+	rec := r.record(ifc, dir, t, Reject, r.rejectRule(p.Cookie, p.TableID, ifc))
+	for _, w := range ifc.logs {
+		if w.log.Rejects() {
+			w.add(recKey{ifc.name, dir, t, Reject}, rec, 1, uint64(p.TotalLen), now, now, flags)
+		}
+	}
+}
+
+// rejectRule names the config object of the flow that dropped a packet: a
+// NACL rule, the NACL's implicit deny (rule *), or the instance's groups.
+func (r *run) rejectRule(cookie uint64, table uint8, ifc *iface) string {
+	f := r.set.Lookup(cookie)
+	if f == nil {
+		return ""
+	}
+	if f.Category == flows.CatNACL && !strings.Contains(f.Owner, ".network_acls[") {
+		// The implicit deny is the subnet's flow: name the ACL's rule *.
+		dir := "ingress"
+		if table == flows.TEgressNACL.ID {
+			dir = "egress"
+		}
+		for _, s := range ifc.vpc.Subnets {
+			if f.Owner == fmt.Sprintf("vpcs[%s].subnets[%s]", ifc.vpc.Name, s.Name) && s.ACL != nil {
+				return s.ACL.Pos.Path() + "." + dir + "[*]"
+			}
+		}
+	}
+	return f.Owner
+}
+
+// acceptRule is the security group rule that let a counted flow through on
+// its interface's side, from the model (the flows that allowed it are
+// shared by a group's members and do not count per packet): for a request
+// the interface's own rule of its direction; for a reply, the rule that
+// let the connection in or out in the first place.
+func (r *run) acceptRule(k flowKey) string {
+	ifc := r.ifaces[k.port]
+	if ifc == nil || r.model == nil {
+		return ""
+	}
+	proto := map[uint8]string{1: config.ProtoICMP, 6: config.ProtoTCP, 17: config.ProtoUDP}[k.t.proto]
+	if proto == "" {
+		return ""
+	}
+	stage, other := "egress-sg", "ingress-sg"
+	if k.dir == Ingress {
+		stage, other = other, stage
+	}
+	p := reach.Packet{Proto: proto, Src: k.t.src, Dst: k.t.dst, SrcPort: k.t.sport, DstPort: k.t.dport}
+	if from := r.endpointAt(ifc.vpc, k.t.src); from != nil {
+		if h := r.model.Send(from, p, false, nil); h.Accepted {
+			return stepObject(h, stage)
+		}
+	}
+	rev := reach.Packet{Proto: proto, Src: k.t.dst, Dst: k.t.src, SrcPort: k.t.dport, DstPort: k.t.sport}
+	if from := r.endpointAt(ifc.vpc, k.t.dst); from != nil {
+		if h := r.model.Send(from, rev, false, nil); h.Accepted {
+			return stepObject(h, other)
+		}
+	}
+	return ""
+}
+
+// endpointAt is the instance of v (or of any VPC) or the external host with address a.
+func (r *run) endpointAt(v *config.VPC, a netip.Addr) *reach.Endpoint {
+	for _, vv := range append([]*config.VPC{v}, r.topo.VPCs...) {
+		for _, in := range vv.Instances {
+			if in.Addr == a {
+				e, _ := r.model.Endpoint(in.Name)
+				return e
+			}
+		}
+	}
+	if e := r.topo.External; e != nil {
+		for _, h := range e.Hosts {
+			if h.Addr == a {
+				ep, _ := r.model.Endpoint(h.Name)
+				return ep
+			}
+		}
+	}
+	return nil
+}
+
+func stepObject(h reach.Hop, stage string) string {
+	for _, s := range h.Steps {
+		if s.Stage == stage {
+			return s.Object
+		}
+	}
+	return ""
+}
+
+// Traffic is what an instance's flow logs record, for the compiler.
+func Traffic(v *config.VPC, in *config.Instance) flows.FlowLogTraffic {
+	var t flows.FlowLogTraffic
+	for _, l := range v.FlowLogsOf(in) {
+		t.Accept = t.Accept || l.Accepts()
+		t.Reject = t.Reject || l.Rejects()
+	}
+	return t
+}
