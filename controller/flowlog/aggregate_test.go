@@ -160,9 +160,9 @@ func TestAggregation(t *testing.T) {
 	}
 	s := t0.Unix()
 	want := map[string]rec{
-		"ingress ACCEPT 10.0.1.10:40000>5432/6": {Packets: 30, Bytes: 3000, Start: s + 1, End: s + 4, Rule: "vpcs[shop].security_groups[db].ingress[0]"},
-		"egress ACCEPT 10.0.2.10:5432>40000/6":  {Packets: 8, Bytes: 800, Start: s + 1, End: s + 2, Rule: "vpcs[shop].security_groups[db].ingress[0]"},
-		"ingress REJECT 10.0.1.10:40000>22/6":   {Packets: 2, Bytes: 148, Start: s + 3, End: s + 4, Rule: "vpcs[shop].network_acls[private-acl].ingress[100]", Flags: 2},
+		"ingress ACCEPT 10.0.1.10:40000>5432/6":  {Packets: 30, Bytes: 3000, Start: s + 1, End: s + 4, Rule: "vpcs[shop].security_groups[db].ingress[0]"},
+		"egress ACCEPT 10.0.2.10:5432>40000/6":   {Packets: 8, Bytes: 800, Start: s + 1, End: s + 2, Rule: "vpcs[shop].security_groups[db].ingress[0]"},
+		"ingress REJECT 10.0.1.10:40000>22/6":    {Packets: 2, Bytes: 148, Start: s + 3, End: s + 4, Rule: "vpcs[shop].network_acls[private-acl].ingress[100]", Flags: 2},
 		"ingress REJECT 10.0.1.20:40000>5432/17": {Packets: 1, Bytes: 74, Start: s + 4, End: s + 4, Rule: "vpcs[shop].network_acls[private-acl].ingress[*]"},
 	}
 	for k, w := range want {
