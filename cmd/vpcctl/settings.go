@@ -81,7 +81,6 @@ func settingKeys(root *cobra.Command) []string {
 
 // settings remembers where each setting's value came from, for messages.
 type settings struct {
-	file   string            // the config file read, "" when none
 	source map[string]string // setting -> "--NAME", "VPCCTL_NAME", "FILE: key NAME"; absent = default
 }
 
@@ -126,7 +125,6 @@ func loadSettings(cmd *cobra.Command, defaultFile string) (*settings, error) {
 		}
 		return nil, fmt.Errorf("config file %s (from %s): %w", path, from, err)
 	default:
-		s.file = path
 		if err := checkConfigKeys(data, path, settingKeys(cmd.Root())); err != nil {
 			return nil, err
 		}
