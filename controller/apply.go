@@ -121,7 +121,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	// (plannedOfports, plumb.go): ovs-vswitchd takes flow-mods far slower
 	// once it polls many more veths.
 	planned := plannedOfports(atts, existing)
-	set, d, err := compileAndSync(ctx, conn, t, atts, planned)
+	set, d, err := compileAndSync(ctx, conn, t, atts, planned, s.Installed)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	}
 	if !maps.Equal(ofports, planned) {
 		var d2 flowDiff
-		if set, d2, err = compileAndSync(ctx, conn, t, atts, ofports); err != nil {
+		if set, d2, err = compileAndSync(ctx, conn, t, atts, ofports, set); err != nil {
 			return nil, err
 		}
 		d.Add, d.Delete = append(d.Add, d2.Add...), append(d.Delete, d2.Delete...)

@@ -69,6 +69,13 @@ type daemon struct {
 	lost     bool       // the controller connection dropped since the last apply
 	invalid  bool       // the file on disk was invalid when last read
 
+	// installed is d.flows while the daemon knows the bridge holds exactly
+	// it over installedOn: an edit then sends its diff without a dump of
+	// every flow. Any doubt (a failed apply, drift, a lost connection)
+	// clears it.
+	installed   *flows.Set
+	installedOn *ofconn.Conn
+
 	// db is the daemon's one OVSDB client, for its whole life: libovsdb
 	// keeps its cache current through the monitor and reconnects by itself
 	// when ovsdb-server restarts. nil until the first connect succeeds.
@@ -89,6 +96,10 @@ type session struct {
 	DB     *ovsdb.Client // nil: apply connects, and disconnects at the end
 	Conn   *ofconn.Conn  // nil: apply dials the bridge's management socket
 	Flows  *flows.Set    // set by apply once the flows are installed
+	// Installed, when not nil, is the set Conn's bridge holds (the last
+	// one this caller installed over Conn, nothing having disturbed it
+	// since): apply sends its diff without dumping the bridge's flows.
+	Installed *flows.Set
 }
 
 // RunDaemon is `vpcctl daemon`: it applies the file, becomes the bridge's
@@ -220,6 +231,7 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 		case <-connDone:
 			d.log.Warn("ovs-vswitchd disconnected", "event", "controller_disconnected", "err", d.conn.Err())
 			d.conn = nil
+			d.installed = nil
 			d.lost = true
 			d.schedule(reconnectGrace)
 		case name := <-links:
@@ -309,6 +321,10 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, applyTimeout)
 	s := &session{Daemon: true, Conn: d.liveConn()}
+	if d.installed != nil && s.Conn != nil && s.Conn == d.installedOn {
+		s.Installed = d.installed
+	}
+	d.installed = nil // until this apply succeeds
 	var sum *Summary
 	err := d.connectOVSDB(actx)
 	if err == nil {
@@ -333,6 +349,7 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 		d.log.Info("recovered", "event", "recovered", "failed_attempts", d.failures)
 	}
 	d.failures, d.applied, d.lost, d.flows = 0, true, false, s.Flows
+	d.installed, d.installedOn = s.Flows, s.Conn
 	via := "controller connection"
 	if s.Conn == nil {
 		via = "management socket"

@@ -21,6 +21,9 @@ const (
 	keyIP       = "vpcctl-ip"
 	keyMAC      = "vpcctl-mac"
 	keyAttach   = "vpcctl-attach"
+	// keyPlumbed: host.VethSpec.Digest of the veth plumbing the port's
+	// instance was given and verified with (see host.VethSpec.Recorded).
+	keyPlumbed = "vpcctl-plumbed"
 )
 
 // attachment is everything the host needs for one instance.
@@ -34,13 +37,19 @@ type attachment struct {
 	Gateway           netip.Addr
 	Run               string
 	OfportRequest     int
+	// recorded: the keyPlumbed external id of the instance's existing port.
+	recorded string
 }
 
 func (a *attachment) externalIDs() map[string]string {
-	return map[string]string{
+	ids := map[string]string{
 		keyInstance: a.Name, keyVPC: a.VPC, keySubnet: a.Subnet,
 		keyIP: a.Addr.Addr().String(), keyMAC: a.MAC.String(), keyAttach: a.Attach,
 	}
+	if a.Attach == "veth" {
+		ids[keyPlumbed] = a.vethSpec().Digest()
+	}
+	return ids
 }
 
 // keepAddresses gives every instance without an explicit IP the address
@@ -68,7 +77,9 @@ func keepAddresses(t *config.Topology, existing []ovsdb.PortInfo) {
 func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 	used := map[int]bool{}
 	have := map[string]int{}
+	recorded := map[string]string{}
 	for _, p := range existing {
+		recorded[p.Name] = p.ExternalIDs[keyPlumbed]
 		n := p.OfportRequest
 		if n <= 0 {
 			n = p.Ofport
@@ -120,6 +131,7 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 		}
 	}
 	for _, a := range out {
+		a.recorded = recorded[a.Port]
 		if n, ok := have[a.Port]; ok {
 			a.OfportRequest = n
 		} else if a.OfportRequest == 0 {

@@ -70,12 +70,17 @@ func syncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (flowDiff
 // reading the bridge: an edit costs its diff, not a dump of every flow. It
 // says how many flows it added and deleted.
 func SyncFlowsFrom(ctx context.Context, conn *ofconn.Conn, prev, set *flows.Set) (added, deleted int, err error) {
-	installed := make([]ofconn.FlowStat, len(prev.Flows))
-	for i, f := range prev.Flows {
-		installed[i] = ofconn.FlowStat{TableID: f.Table.ID, Priority: f.Priority, Cookie: f.Cookie}
-	}
-	d := diffFlows(set, installed)
+	d := diffFlows(set, statsOf(prev))
 	return len(d.Add), len(d.Delete), sendDiff(ctx, conn, d)
+}
+
+// statsOf is a set as a flow dump of a bridge holding exactly it would be.
+func statsOf(set *flows.Set) []ofconn.FlowStat {
+	out := make([]ofconn.FlowStat, len(set.Flows))
+	for i, f := range set.Flows {
+		out[i] = ofconn.FlowStat{TableID: f.Table.ID, Priority: f.Priority, Cookie: f.Cookie}
+	}
+	return out
 }
 
 // sendDiff sends a diff in one bundle (nothing when it is empty).

@@ -17,6 +17,9 @@ type Options struct {
 	RunDir string       // OVS run directory holding BRIDGE.mgmt; "" = derived from OVSDB
 	Log    *slog.Logger // nil = discard
 	File   string       // the topology file, recorded on the bridge so `flows` and `status` can find it
+	// Verify: look inside every instance's namespace, also those whose
+	// port records the plumbing they have and whose host end is intact.
+	Verify bool
 }
 
 func (o Options) withDefaults() Options {

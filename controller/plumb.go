@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -55,7 +54,7 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	// 1. Namespaces, veths and their ports, a chunk at a time: ovs-vswitchd
 	// attaches the ports of one chunk while the next one is plumbed.
 	for first := 0; first < len(veths); first += plumbChunk {
-		c, err := plumbVeths(ctx, db, bridge, veths[first:min(first+plumbChunk, len(veths))], workers)
+		c, err := plumbVeths(ctx, db, bridge, veths[first:min(first+plumbChunk, len(veths))], workers, o.Verify)
 		changes += c
 		if err != nil {
 			return nil, changes, err
@@ -150,15 +149,18 @@ func plannedOfports(atts []*attachment, existing []ovsdb.PortInfo) map[string]in
 
 // compileAndSync compiles the flows for the given port numbers and makes
 // the bridge's vpcctl flows match them.
-func compileAndSync(ctx context.Context, conn *ofconn.Conn, t *config.Topology, atts []*attachment, ofports map[string]int) (*flows.Set, flowDiff, error) {
-	start := time.Now()
+// installed, when not nil, is the set the caller knows the bridge holds
+// (see session.Installed): the bridge is then not read.
+func compileAndSync(ctx context.Context, conn *ofconn.Conn, t *config.Topology, atts []*attachment, ofports map[string]int, installed *flows.Set) (*flows.Set, flowDiff, error) {
 	set, err := flows.Compile(flowTopology(t, atts, ofports))
 	if err != nil {
 		return nil, flowDiff{}, fmt.Errorf("compiling flows: %w", err)
 	}
-	compiled := time.Now()
+	if installed != nil {
+		d := diffFlows(set, statsOf(installed))
+		return set, d, sendDiff(ctx, conn, d)
+	}
 	d, err := syncFlows(ctx, conn, set)
-	slog.Debug("flows", "compile", compiled.Sub(start), "sync", time.Since(compiled))
 	return set, d, err
 }
 
@@ -171,11 +173,15 @@ const plumbChunk = 200
 
 // plumbVeths makes the namespaces and veths of atts (in parallel) and then
 // their OVS ports (one transaction), without waiting for ovs-vswitchd.
-func plumbVeths(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachment, workers int) (int, error) {
+//
+// Unless verify, an instance whose port records the plumbing it has now
+// (keyPlumbed) is trusted when its host end looks intact (host.VethSpec.Recorded).
+func plumbVeths(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachment, workers int, verify bool) (int, error) {
 	changes := 0
 	specs := make([]host.VethSpec, len(atts))
 	for i, a := range atts {
-		specs[i] = host.VethSpec{HostName: a.Port, LinkSpec: a.linkSpec()}
+		specs[i] = a.vethSpec()
+		specs[i].Recorded = !verify && a.recorded != "" && a.recorded == specs[i].Digest()
 	}
 	hasPort := func(i int) bool { return db.HasPort(ctx, atts[i].Port) }
 	reps, created, errs := host.EnsureVeths(specs, workers, hasPort)
@@ -233,6 +239,10 @@ func (a *attachment) portSpec() ovsdb.PortSpec {
 		ps.Type = "internal"
 	}
 	return ps
+}
+
+func (a *attachment) vethSpec() host.VethSpec {
+	return host.VethSpec{HostName: a.Port, LinkSpec: a.linkSpec()}
 }
 
 func (a *attachment) linkSpec() host.LinkSpec {

@@ -34,10 +34,8 @@ func (c *Client) EnsurePorts(ctx context.Context, bridge string, specs []PortSpe
 	if err != nil {
 		return 0, err
 	}
-	idx, err := c.portIndex(ctx)
-	if err != nil {
-		return 0, err
-	}
+	// Rows are looked up one by one through the cache's name index: a
+	// chunk of 200 ports of a bridge with 1,000 must not copy all of them.
 	onBridge := make(map[string]bool, len(br.Ports))
 	for _, u := range br.Ports {
 		onBridge[u] = true
@@ -52,9 +50,21 @@ func (c *Client) EnsurePorts(ctx context.Context, bridge string, specs []PortSpe
 			continue
 		}
 		seen[spec.Name] = true
-		p := idx.port[spec.Name]
+		p, err := c.port(ctx, spec.Name)
+		if errors.Is(err, ErrNotFound) {
+			p, err = nil, nil
+		} else if err != nil {
+			return 0, err
+		}
 		var pops []ovsdb.Operation
-		var err error
+		var iface *vswitchd.Interface
+		if p != nil && len(p.Interfaces) == 1 {
+			if iface, err = c.ifaceByUUID(ctx, p.Interfaces[0]); errors.Is(err, ErrNotFound) {
+				iface, err = nil, nil
+			} else if err != nil {
+				return 0, err
+			}
+		}
 		switch {
 		case p == nil:
 			port, iface := newPort(fmt.Sprintf("vpcnew%d", i), spec)
@@ -66,10 +76,10 @@ func (c *Client) EnsurePorts(ctx context.Context, bridge string, specs []PortSpe
 			err = fmt.Errorf("on bridge %q, not %q: %w", c.bridgeOfPort(ctx, p.UUID), bridge, ErrConflict)
 		case len(p.Interfaces) != 1:
 			err = fmt.Errorf("has %d interfaces, want 1: %w", len(p.Interfaces), ErrConflict)
-		case idx.ifaceByUUID[p.Interfaces[0]] == nil:
+		case iface == nil:
 			err = fmt.Errorf("interface %s: %w", p.Interfaces[0], ErrNotFound)
 		default:
-			pops, err = c.updatePortIfaceOps(p, idx.ifaceByUUID[p.Interfaces[0]], spec)
+			pops, err = c.updatePortIfaceOps(p, iface, spec)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("port %q: %w", spec.Name, err))

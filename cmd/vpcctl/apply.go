@@ -71,6 +71,7 @@ func summary(t *config.Topology) string {
 
 func newApplyCmd(g *globals) *cobra.Command {
 	var file string
+	var verify bool
 	c := &cobra.Command{
 		Use:   "apply -f FILE",
 		Short: "make the host match the file, then exit (idempotent)",
@@ -84,6 +85,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 			defer cancel()
 			opts := g.options()
 			opts.File = file
+			opts.Verify = verify
 			sum, err := controller.Apply(ctx, opts, topo)
 			if err != nil {
 				return err
@@ -96,6 +98,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "topology file")
+	c.Flags().BoolVar(&verify, "verify", false, "look inside every instance's namespace (address, routes, MAC), also those recorded as plumbed whose host end is intact")
 	return c
 }
 

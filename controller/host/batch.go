@@ -55,9 +55,34 @@ func EnsureVeths(specs []VethSpec, workers int, hold func(i int) bool) (reports 
 		if errs[i] != nil {
 			return
 		}
-		reports[i], created[i], errs[i] = w.ensureVeth(specs[i], hostLinks[specs[i].HostName], hold != nil && hold(i))
+		hl := hostLinks[specs[i].HostName]
+		if specs[i].Recorded && trusted(specs[i], hl) {
+			return
+		}
+		reports[i], created[i], errs[i] = w.ensureVeth(specs[i], hl, hold != nil && hold(i))
 	})
 	return reports, created, errs
+}
+
+// trusted says an instance recorded as plumbed needs no look inside its
+// namespace: its host end, as the host's link dump shows it, is a veth that
+// is up with a carrier (so its peer exists and is up), quiet on IPv6, of the
+// right MTU, with its peer in another namespace, and the namespace is there.
+// Entering 1,000 namespaces to re-read them costs about 0.4 s on 2 cores; an
+// edit of one instance should not pay for the others. Changes made by hand
+// inside a namespace (its address, its routes) are left to `apply --verify`.
+func trusted(s VethSpec, hl dumpedLink) bool {
+	v, ok := hl.Link.(*netlink.Veth)
+	if !ok {
+		return false
+	}
+	a := v.Attrs()
+	if a.Flags&net.FlagUp == 0 || a.OperState != netlink.OperUp || a.NetNsID < 0 ||
+		!hl.ipv6Known || !hl.ipv6Off || (s.MTU > 0 && a.MTU != s.MTU) {
+		return false
+	}
+	ok, err := namespaceExists(s.Namespace)
+	return ok && err == nil
 }
 
 func (s VethSpec) validateVeth() error {

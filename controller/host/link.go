@@ -1,6 +1,8 @@
 package host
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +29,18 @@ type VethSpec struct {
 	HostName string // host end (HostVethName), the OVS port
 	IfName   string // peer's name inside the namespace, default "eth0"
 	LinkSpec
+	// Recorded: the caller's record says this exact spec (Digest) was
+	// plumbed and verified before. EnsureVeths then trusts the inside of
+	// the namespace when the host end looks intact (see trusted), without
+	// entering it.
+	Recorded bool
+}
+
+// Digest names the content of the spec (namespace, names, MAC, address,
+// gateway, MTU), for a caller to record beside what it plumbed.
+func (s VethSpec) Digest() string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%s|%s|%s|%d", s.HostName, s.ifName(), s.Namespace, s.MAC, s.Addr, s.Gateway, s.MTU))
+	return hex.EncodeToString(h[:8])
 }
 
 func (s VethSpec) ifName() string {
