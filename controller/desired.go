@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/flowlog"
 	"github.com/vpcctl/vpcctl/controller/host"
 	"github.com/vpcctl/vpcctl/flows"
 	"github.com/vpcctl/vpcctl/ovsdb"
@@ -207,7 +208,7 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 				a := byName[v.Name+"/"+in.Name]
 				fs.Instances = append(fs.Instances, flows.Instance{
 					Name: in.Name, Port: uint32(ofports[a.Port]), MAC: a.MAC, IP: in.Addr, Groups: in.SecurityGroups,
-					PublicIP: in.PublicAddr, Forward: !in.CheckSourceDest(),
+					PublicIP: in.PublicAddr, Forward: !in.CheckSourceDest(), FlowLog: flowlog.Traffic(v, in),
 				})
 			}
 			sort.Slice(fs.Instances, func(i, j int) bool { return fs.Instances[i].Name < fs.Instances[j].Name })

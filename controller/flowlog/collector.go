@@ -89,6 +89,9 @@ func (c *Collector) HandleAsync(msgType uint8, frame []byte) {
 
 // Update gives the collector the topology and the flow set just applied.
 func (c *Collector) Update(t *config.Topology, set *flows.Set) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.topo, c.set, c.changed = t, set, true
 	c.mu.Unlock()
@@ -96,7 +99,11 @@ func (c *Collector) Update(t *config.Topology, set *flows.Set) {
 }
 
 // SetConn gives the collector ovs-vswitchd's connection (nil: none).
+// Update and SetConn do nothing on a nil collector.
 func (c *Collector) SetConn(conn *ofconn.Conn) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.conn, c.changed = conn, true
 	c.mu.Unlock()
