@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/metrics"
 	"github.com/vpcctl/vpcctl/flows"
 	"github.com/vpcctl/vpcctl/flows/ofconn"
 	"github.com/vpcctl/vpcctl/ovsdb"
@@ -27,6 +28,8 @@ type DaemonOptions struct {
 	// CheckInterval is how often the daemon checks that its flows are still
 	// installed; 0 = 10 s.
 	CheckInterval time.Duration
+	// Metrics receives the daemon's metrics; nil = none.
+	Metrics *metrics.Metrics
 }
 
 const (
@@ -57,6 +60,9 @@ type daemon struct {
 	log    *slog.Logger // the daemon's own lines: bridge and file attached
 	file   string       // absolute path of the topology file
 	bridge string
+
+	metrics *metrics.Metrics // nil: none
+	mflows  *daemonFlows     // what metrics scrapes read flows through
 
 	topo     *config.Topology // desired state: the last valid file
 	raw      []byte           // its content
@@ -144,6 +150,7 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 	// Apply logs its own "applied" line; the daemon writes a richer one.
 	d.o.Log = slog.New(dropMessage{o.Log.Handler(), "applied"})
 	d.logWarnings(warns)
+	d.startMetrics(do.Metrics)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -215,12 +222,13 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 				d.conn.Close()
 			}
 			d.conn = c
+			d.metricsConn(c)
 			d.log.Info("ovs-vswitchd connected", "event", "controller_connected", "dpid", fmt.Sprintf("%016x", c.DatapathID()))
 			if d.lost || !d.applied {
 				// ovs-vswitchd came back (restarted: no flows, internal
 				// ports recreated in the host namespace): repair now.
 				d.apply(ctx, "controller_reconnected")
-			} else if dr := d.check(ctx); dr.reason != "" && !dr.unread {
+			} else if dr := d.timedCheck(ctx); dr.reason != "" && !dr.unread {
 				// A first connection to this daemon (it was restarted, or
 				// ovs-vswitchd restarted before connecting to it): OVS may
 				// have lost the flows in between. (A connection that died
@@ -231,8 +239,8 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 		case <-connDone:
 			d.log.Warn("ovs-vswitchd disconnected", "event", "controller_disconnected", "err", d.conn.Err())
 			d.conn = nil
-			d.installed = nil
-			d.lost = true
+			d.metricsConn(nil)
+			d.lost, d.installed = true, nil
 			d.schedule(reconnectGrace)
 		case name := <-links:
 			if d.isInternalPort(name) && portCheck == nil {
@@ -267,7 +275,7 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			if d.retry != nil {
 				continue // a repair is due anyway
 			}
-			if dr := d.check(ctx); dr.reason != "" {
+			if dr := d.timedCheck(ctx); dr.reason != "" {
 				d.log.Warn("dataplane differs from the file", "event", "drift", "reason", dr.reason)
 				d.repair(ctx, dr)
 			}
@@ -294,6 +302,7 @@ func (d *daemon) reload(ctx context.Context, why string, force bool) {
 	topo, warns, err := config.Parse(raw, d.file)
 	if err != nil {
 		d.invalid = true
+		d.metrics.TopologyInvalid()
 		d.logInvalid(err)
 		return
 	}
@@ -337,6 +346,7 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 		if ctx.Err() != nil {
 			return err
 		}
+		d.metricsApplied(why, start, err)
 		d.failures++
 		d.applied = false
 		delay := retryDelay(d.failures)
@@ -350,6 +360,7 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	}
 	d.failures, d.applied, d.lost, d.flows = 0, true, false, s.Flows
 	d.installed, d.installedOn = s.Flows, s.Conn
+	d.metricsApplied(why, start, nil)
 	via := "controller connection"
 	if s.Conn == nil {
 		via = "management socket"
@@ -370,11 +381,12 @@ func (d *daemon) connectOVSDB(ctx context.Context) error {
 	if d.db != nil {
 		return nil
 	}
-	db, err := ovsdb.Connect(ctx, d.o.OVSDB, ovsdb.WithLogger(d.log))
+	db, err := ovsdb.Connect(ctx, d.o.OVSDB, ovsdb.WithLogger(d.ovsdbLogger()))
 	if err != nil {
 		return fmt.Errorf("OVSDB at %s does not answer (is OVS running? try `vpcctl ovs up`): %w", d.o.OVSDB, err)
 	}
 	d.db = db
+	d.metrics.OVSDBConnected(true, false)
 	d.log.Info("connected to OVSDB", "event", "ovsdb_connected", "endpoint", d.o.OVSDB)
 	return nil
 }
