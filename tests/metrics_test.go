@@ -410,3 +410,39 @@ func ruleCookie(t *testing.T, bridge, path string) string {
 	t.Fatalf("no conj_id flow of %s in vpcctl flows:\n%s", path, out)
 	return ""
 }
+
+// TestMetricsOpenFlowReconnect: when ovs-vswitchd's controller connection
+// drops (here: someone points the bridge at another controller; the
+// daemon's repair sets its own back), vpcctl_openflow_connected goes to 0
+// and back to 1, and the reconnect is counted.
+func TestMetricsOpenFlowReconnect(t *testing.T) {
+	br := uniqueBridge("tmy")
+	file := topology(t, br, daemonHello)
+	d, addr := startDaemonMetrics(t, file)
+	up := func(s scrape) bool {
+		v, _ := s.value("vpcctl_openflow_connected", nil)
+		return v == 1
+	}
+	s := scrapeUntil(t, addr, 15*time.Second, up)
+	if !up(s) || s.must(t, "vpcctl_openflow_reconnects_total", nil) != 0 {
+		t.Fatalf("at start: %s\n%s", s.grep("vpcctl_openflow"), d.log.String())
+	}
+	elsewhere := "unix:" + t.TempDir() + "/nobody.sock"
+	if r := sh(t, "ovs-vsctl set-controller "+br+" "+elsewhere); r.Code != 0 {
+		t.Fatalf("set-controller: %s", r.Stderr)
+	}
+	s = scrapeUntil(t, addr, 10*time.Second, func(s scrape) bool { return !up(s) })
+	if up(s) {
+		t.Fatalf("vpcctl_openflow_connected stayed 1 after the controller connection dropped\n%s", d.log.String())
+	}
+	s = scrapeUntil(t, addr, 20*time.Second, func(s scrape) bool {
+		n, _ := s.value("vpcctl_openflow_reconnects_total", nil)
+		return up(s) && n == 1
+	})
+	if !up(s) || s.must(t, "vpcctl_openflow_reconnects_total", nil) != 1 {
+		t.Fatalf("after the repair: %s\n%s", s.grep("vpcctl_openflow"), d.log.String())
+	}
+	if !pingUntil(t, br, "alice", "10.0.1.30", 10*time.Second) {
+		t.Fatalf("no connectivity after the repair\n%s", d.log.String())
+	}
+}
