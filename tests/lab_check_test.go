@@ -127,4 +127,16 @@ func labCheckRun(t *testing.T, lab *labcheck.Lab) {
 		}
 	}
 	t.Logf("solved:\n%s", r.Stdout)
+
+	// An edit not applied yet is called out (the probes see the bridge, not the file).
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "# an edit not applied yet")
+	f.Close()
+	r, rep = check()
+	if !strings.Contains(rep.Warning, "changed since it was last applied") || !strings.Contains(r.Stdout, "warning: "+file+" changed since it was last applied: run `vpcctl apply -f "+file+"`") {
+		t.Errorf("no warning about the unapplied edit:\n%s", r.Stdout)
+	}
 }

@@ -245,12 +245,14 @@ func sshDrop(s *State) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var verdicts []string
 	for _, h := range res.Hops {
 		if strings.HasPrefix(h.DPVerdict, "drop") && len(h.Dataplane) > 0 {
 			return h.Dataplane[len(h.Dataplane)-1].Name, nil
 		}
+		verdicts = append(verdicts, h.Direction+": "+h.DPVerdict)
 	}
-	return "", fmt.Errorf("web1 -> db1 tcp/22 is not dropped on the bridge")
+	return "", fmt.Errorf("web1 -> db1 tcp/22 is not dropped on the bridge (%s)", strings.Join(verdicts, "; "))
 }
 
 // natFlow finds the NAT gateway the instance's default route uses and its

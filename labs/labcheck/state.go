@@ -35,7 +35,15 @@ type State struct {
 
 func newState(ctx context.Context, o controller.Options, t *config.Topology, file, answers string) (*State, error) {
 	s := &State{ctx: ctx, opts: o, File: file, AnswersFile: answers, Topo: t}
-	st, err := controller.GetStatus(ctx, o)
+	// GetStatus reads every bridge: one that another user deletes while it
+	// reads fails it, so try again.
+	var st *controller.Status
+	var err error
+	for try := 0; try < 3; try++ {
+		if st, err = controller.GetStatus(ctx, o); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the host (is OVS running? `vpcctl ovs up`): %w", err)
 	}
