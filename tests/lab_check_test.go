@@ -84,8 +84,8 @@ func labCheckRun(t *testing.T, lab *labcheck.Lab) {
 	if want := fmt.Sprintf("0 of %d tasks pass; to do: %s", len(lab.Tasks), strings.Join(rep.Failed(), ", ")); !strings.Contains(r.Stdout, want) {
 		t.Errorf("lab check does not end with %q:\n%s", want, r.Stdout)
 	}
-	if rep.Warning != "" {
-		t.Errorf("warning on a freshly applied file: %s", rep.Warning)
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings on a freshly applied file: %q", rep.Warnings)
 	}
 	t.Logf("initial state:\n%s", r.Stdout)
 
@@ -136,7 +136,7 @@ func labCheckRun(t *testing.T, lab *labcheck.Lab) {
 	fmt.Fprintln(f, "# an edit not applied yet")
 	f.Close()
 	r, rep = check()
-	if !strings.Contains(rep.Warning, "changed since it was last applied") || !strings.Contains(r.Stdout, "warning: "+file+" changed since it was last applied: run `vpcctl apply -f "+file+"`") {
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "changed since it was last applied") || !strings.Contains(r.Stdout, "warning: "+file+" changed since it was last applied: run `bin/vpcctl apply -f "+file+"`") {
 		t.Errorf("no warning about the unapplied edit:\n%s", r.Stdout)
 	}
 }

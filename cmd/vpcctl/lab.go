@@ -66,8 +66,8 @@ the bridge's flows, ofproto/trace and ports for the ones that ask you to find so
 
 func printLabReport(w io.Writer, r *labcheck.Report) {
 	fmt.Fprintf(w, "lab %s: %s on bridge %s, answers %s\n", r.Lab, r.File, r.Bridge, r.Answers)
-	if r.Warning != "" {
-		fmt.Fprintf(w, "warning: %s\n", r.Warning)
+	for _, x := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", x)
 	}
 	fmt.Fprintln(w)
 	passed := 0

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -48,6 +49,29 @@ func parseAnswers(data []byte, path string) (map[string]string, error) {
 		out[k.Value] = strings.TrimSpace(v.Value)
 	}
 	return out, nil
+}
+
+// unknownAnswers names the keys of the answers file that no task of the
+// lab asks for (a typo would otherwise read as "no answer yet").
+func (s *State) unknownAnswers(l *Lab) string {
+	var asked, unknown []string
+	known := map[string]bool{}
+	for _, t := range l.Tasks {
+		if t.Answer != nil {
+			asked = append(asked, t.Answer.Key)
+			known[t.Answer.Key] = true
+		}
+	}
+	for k := range s.answers {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	sort.Strings(unknown)
+	return fmt.Sprintf("%s: no task asks for %s (the tasks ask for %s)", s.AnswersFile, strings.Join(unknown, ", "), strings.Join(asked, ", "))
 }
 
 // Answer is what the learner wrote for key.

@@ -73,12 +73,14 @@ type Result struct {
 
 // Report is a lab check: every task, and what was checked.
 type Report struct {
-	Lab     string   `json:"lab"`
-	File    string   `json:"file"`
-	Answers string   `json:"answers"`
-	Bridge  string   `json:"bridge"`
-	Warning string   `json:"warning,omitempty"` // the live bridge does not run the file as it is
-	Results []Result `json:"results"`
+	Lab     string `json:"lab"`
+	File    string `json:"file"`
+	Answers string `json:"answers"`
+	Bridge  string `json:"bridge"`
+	// Warnings: the live bridge does not run the file as it is; the
+	// answers file has keys no task asks for.
+	Warnings []string `json:"warnings,omitempty"`
+	Results  []Result `json:"results"`
 }
 
 // Passed says whether every task passed.
@@ -117,7 +119,13 @@ func Run(ctx context.Context, o controller.Options, lab *Lab, file, answers stri
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Lab: lab.Dir, File: file, Answers: answers, Bridge: t.Bridge, Warning: s.applyWarning()}
+	rep := &Report{Lab: lab.Dir, File: file, Answers: answers, Bridge: t.Bridge}
+	if w := s.applyWarning(); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
+	if w := s.unknownAnswers(lab); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
 	probed := s.probe(lab.Tasks)
 	fill := strings.NewReplacer("{file}", file, "{answers}", answers, "{bridge}", t.Bridge, "{lab}", lab.Dir)
 	for i, task := range lab.Tasks {
@@ -227,7 +235,7 @@ func cellProblem(c *reach.Cell, live bool, bridge string) string {
 	if c.Proto != config.ProtoICMP {
 		args = fmt.Sprintf("--%s %d", c.Proto, c.Port)
 	}
-	return fmt.Sprintf("%s should %s (%s); see: vpcctl trace %s %s %s", c.Label(), want, strings.Join(got, "; "), c.From, c.To, args)
+	return fmt.Sprintf("%s should %s (%s); see: bin/vpcctl trace %s %s %s", c.Label(), want, strings.Join(got, "; "), c.From, c.To, args)
 }
 
 func yesNo(b bool) string {

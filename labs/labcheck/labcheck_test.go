@@ -189,3 +189,40 @@ func modelCells(t *testing.T, topo *config.Topology, probes []Probe) []*reach.Ce
 	}
 	return out
 }
+
+func TestDBRulesKept(t *testing.T) {
+	for _, f := range []string{"topology.yaml", "solution/topology.yaml"} {
+		s := &State{File: f, Topo: load(t, filepath.Join("..", "02-security", f))}
+		if err := dbRulesKept(s); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("..", "02-security", "topology.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string][2]string{
+		"a rule for client": {`source_group: web}`, "source_group: web}\n          - {protocol: tcp, ports: \"5432\", source: 10.0.1.20/32}"},
+		"the rule widened":  {`ports: "5432", source_group: web`, `ports: "5432", source: 10.0.1.0/24`},
+	} {
+		path := filepath.Join(t.TempDir(), "lab02.yaml")
+		if err := os.WriteFile(path, []byte(strings.Replace(string(b), edit[0], edit[1], 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := dbRulesKept(&State{File: path, Topo: load(t, path)}); err == nil {
+			t.Errorf("%s: passes", name)
+		}
+	}
+}
+
+func TestUnknownAnswers(t *testing.T) {
+	l, _ := Find("0")
+	s := &State{AnswersFile: "a.yaml", answers: map[string]string{"alice_ip": "10.0.1.4", "alice-mac": "x"}}
+	if w := s.unknownAnswers(l); w != "a.yaml: no task asks for alice-mac (the tasks ask for alice_ip, alice_mac)" {
+		t.Errorf("unknownAnswers = %q", w)
+	}
+	s.answers = map[string]string{"alice_ip": "10.0.1.4"}
+	if w := s.unknownAnswers(l); w != "" {
+		t.Errorf("unknownAnswers = %q", w)
+	}
+}

@@ -69,7 +69,8 @@ var Labs = []*Lab{
 				{From: "client", To: "db1", Proto: config.ProtoTCP, Port: 5432, Reach: true},
 				{From: "client", To: "db1", Proto: config.ProtoTCP, Port: 22, Reach: false},
 			},
-			Hint: "`bin/vpcctl trace client db1 --tcp 5432` names what stops it; group db takes 5432 from the members of group web (section 2): change client's `security_groups:` in {file}, then apply",
+			Check: dbRulesKept,
+			Hint:  "`bin/vpcctl trace client db1 --tcp 5432` names what stops it; group db takes 5432 from the members of group web (section 2): change client's `security_groups:` in {file}, then apply",
 		},
 		{
 			Name: "db-ping",
@@ -237,6 +238,27 @@ func forgedDrop(s *State) (string, error) {
 		err = fmt.Errorf("the packet %s is not dropped", pkt)
 	}
 	return t, err
+}
+
+// dbRulesKept checks that lab 02's group db still has its one rule (tcp
+// 5432 from group web): the task is to give client access without a rule.
+func dbRulesKept(s *State) error {
+	v := s.Topo.VPC("shop")
+	var sg *config.SecurityGroup
+	if v != nil {
+		sg = v.SecurityGroup("db")
+	}
+	if sg == nil {
+		return fmt.Errorf("%s has no group db in VPC shop", s.File)
+	}
+	if len(sg.Ingress) != 1 {
+		return fmt.Errorf("group db has %d ingress rules: keep its one rule and change something else", len(sg.Ingress))
+	}
+	r := sg.Ingress[0]
+	if r.Protocol != config.ProtoTCP || r.PortRange != (config.PortRange{Lo: 5432, Hi: 5432}) || r.PeerGroup != "web" || r.PeerVPC != "shop" {
+		return fmt.Errorf("group db's rule changed (%s): keep `{protocol: tcp, ports: \"5432\", source_group: web}` and change something else", r.Pos.Path())
+	}
+	return nil
 }
 
 // sshDrop is the table where web1's tcp/22 to db1 ends (lab 02).

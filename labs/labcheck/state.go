@@ -45,7 +45,7 @@ func newState(ctx context.Context, o controller.Options, t *config.Topology, fil
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the host (is OVS running? `vpcctl ovs up`): %w", err)
+		return nil, fmt.Errorf("reading the host (is OVS running? `bin/vpcctl ovs up`): %w", err)
 	}
 	for i := range st.Bridges {
 		if st.Bridges[i].Name == t.Bridge {
@@ -58,7 +58,7 @@ func newState(ctx context.Context, o controller.Options, t *config.Topology, fil
 
 // applyWarning says when the bridge does not run the learner's file as it is.
 func (s *State) applyWarning() string {
-	apply := "run `vpcctl apply -f " + s.File + "`"
+	apply := "run `bin/vpcctl apply -f " + s.File + "`"
 	switch {
 	case s.Bridge == nil:
 		return fmt.Sprintf("bridge %s is not on this host: %s", s.Topo.Bridge, apply)
@@ -80,7 +80,7 @@ func (s *State) Instance(name string) (*controller.InstanceStatus, error) {
 			return &s.Bridge.Instances[i], nil
 		}
 	}
-	return nil, fmt.Errorf("bridge %s has no instance %s (`vpcctl status` lists them)", s.Topo.Bridge, name)
+	return nil, fmt.Errorf("bridge %s has no instance %s (`bin/vpcctl status` lists them)", s.Topo.Bridge, name)
 }
 
 // Flows are the bridge's installed vpcctl flows, each with its config object.
