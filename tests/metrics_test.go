@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -444,5 +445,29 @@ func TestMetricsOpenFlowReconnect(t *testing.T) {
 	}
 	if !pingUntil(t, br, "alice", "10.0.1.30", 10*time.Second) {
 		t.Fatalf("no connectivity after the repair\n%s", d.log.String())
+	}
+}
+
+// TestMetricsAddrInvalid: a --metrics-addr that is no address is a usage
+// error (exit 2), one that is taken a runtime failure (exit 1), both named,
+// before the daemon touches anything.
+func TestMetricsAddrInvalid(t *testing.T) {
+	br := uniqueBridge("tmz")
+	file := topology(t, br, daemonHello)
+	r := vpcctl(t, "daemon", "-f", file, "--metrics-addr", "9475")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--metrics-addr") {
+		t.Errorf("--metrics-addr 9475: exit %d, want 2 naming the flag\n%s", r.Code, r.Stderr)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	r = vpcctl(t, "daemon", "-f", file, "--metrics-addr", ln.Addr().String())
+	if r.Code != 1 || !strings.Contains(r.Stderr, "--metrics-addr "+ln.Addr().String()) {
+		t.Errorf("--metrics-addr %s (taken): exit %d, want 1 naming it\n%s", ln.Addr(), r.Code, r.Stderr)
+	}
+	if sh(t, "ovs-vsctl br-exists "+br).Code == 0 || nsExists(br, "alice") {
+		t.Errorf("a daemon that could not serve metrics made bridge %s", br)
 	}
 }

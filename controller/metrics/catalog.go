@@ -71,7 +71,16 @@ func Table() string {
 		if len(i.Labels) > 0 {
 			name += "{" + strings.Join(i.Labels, ",") + "}"
 		}
-		fmt.Fprintf(&b, "  %s (%s)\n      %s\n", name, i.Type, i.Meaning)
+		fmt.Fprintf(&b, "  %s (%s)\n", name, i.Type)
+		line := "     "
+		for _, w := range strings.Fields(i.Meaning) {
+			if len(line)+1+len(w) > 78 {
+				b.WriteString(line + "\n")
+				line = "     "
+			}
+			line += " " + w
+		}
+		b.WriteString(line + "\n")
 	}
 	return b.String()
 }
