@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,7 +149,16 @@ func rule(kind, path string) map[string]string {
 // returns the daemon and the address it serves metrics on.
 func startDaemonMetrics(t *testing.T, file string) (*daemonProc, string) {
 	t.Helper()
-	d := &daemonProc{t: t, cmd: exec.Command(vpcctlBin, "daemon", "-f", file, "--metrics-addr", "127.0.0.1:0"), done: make(chan struct{})}
+	d, addr := startDaemonArgs(t, "daemon", "-f", file, "--metrics-addr", "127.0.0.1:0")
+	d.waitApplied(1)
+	return d, addr
+}
+
+// startDaemonArgs runs vpcctl with args (a daemon serving metrics) until
+// the end of the test and returns once it serves metrics, with their address.
+func startDaemonArgs(t *testing.T, args ...string) (*daemonProc, string) {
+	t.Helper()
+	d := &daemonProc{t: t, cmd: exec.Command(vpcctlBin, args...), done: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = &d.log, &d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -158,12 +169,17 @@ func startDaemonMetrics(t *testing.T, file string) (*daemonProc, string) {
 			t.Errorf("daemon: %v\nlog:\n%s", err, d.log.String())
 		}
 	})
-	d.waitApplied(1)
-	m := regexp.MustCompile(`event=metrics_listening addr=(\S+)`).FindStringSubmatch(d.log.String())
-	if m == nil {
-		t.Fatalf("the daemon logs no metrics address:\n%s", d.log.String())
+	listening := regexp.MustCompile(`event=metrics_listening addr=(\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(d.log.String()); m != nil {
+			return d, m[1]
+		}
+		if !d.running() || time.Now().After(deadline) {
+			t.Fatalf("the daemon logs no metrics address:\n%s", d.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return d, m[1]
 }
 
 // scrapeUntil scrapes until ok says the scrape is right (at most limit).
@@ -469,5 +485,50 @@ func TestMetricsAddrInvalid(t *testing.T) {
 	}
 	if sh(t, "ovs-vsctl br-exists "+br).Code == 0 || nsExists(br, "alice") {
 		t.Errorf("a daemon that could not serve metrics made bridge %s", br)
+	}
+}
+
+// TestMetricsOVSDBReconnect: the daemon's OVSDB client loses its server
+// (killed) and reconnects (restarted on the same database):
+// vpcctl_ovsdb_connected goes to 0 and back to 1, and the reconnect is
+// counted. The server is one of the test's own, with no ovs-vswitchd (the
+// daemon's applies fail and retry, and touch nothing of the host: the
+// topology has no instances).
+func TestMetricsOVSDBReconnect(t *testing.T) {
+	p := &privateOVSDB{t: t, dir: t.TempDir()}
+	p.create()
+	p.start()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.kill9()
+		}
+	})
+	br := uniqueBridge("tmo")
+	file := filepath.Join(t.TempDir(), "topology.yaml")
+	body := "version: 1\nbridge: " + br + "\nvpcs:\n  - {name: v, cidr: 10.0.0.0/16, subnets: [{name: s, cidr: 10.0.1.0/24}]}\n"
+	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, addr := startDaemonArgs(t, "--ovsdb", "unix:"+p.sock(), "daemon", "-f", file, "--metrics-addr", "127.0.0.1:0")
+	state := func(s scrape) (connected, reconnects float64) {
+		connected, _ = s.value("vpcctl_ovsdb_connected", nil)
+		reconnects, _ = s.value("vpcctl_ovsdb_reconnects_total", nil)
+		return
+	}
+	s := scrapeUntil(t, addr, 15*time.Second, func(s scrape) bool { c, _ := state(s); return c == 1 })
+	if c, n := state(s); c != 1 || n != 0 {
+		t.Fatalf("at start: connected %v, reconnects %v\n%s", c, n, d.log.String())
+	}
+	p.kill9()
+	s = scrapeUntil(t, addr, 15*time.Second, func(s scrape) bool { c, _ := state(s); return c == 0 })
+	if c, _ := state(s); c != 0 {
+		t.Fatalf("vpcctl_ovsdb_connected = %v with ovsdb-server killed\n%s", c, d.log.String())
+	}
+	p.start()
+	s = scrapeUntil(t, addr, 20*time.Second, func(s scrape) bool { c, n := state(s); return c == 1 && n == 1 })
+	if c, n := state(s); c != 1 || n != 1 {
+		t.Fatalf("after the restart: connected %v, reconnects %v, want 1, 1\n%s", c, n, d.log.String())
 	}
 }
