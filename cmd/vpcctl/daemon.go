@@ -24,8 +24,9 @@ func newDaemonCmd(g *globals) *cobra.Command {
 it re-applies when FILE changes (its directory is watched) or on SIGHUP, and
 repairs the bridge after an ovs-vswitchd restart. It is the bridge's OpenFlow
 controller (target unix:OVS_RUNDIR/vpcctl-BRIDGE.sock). An invalid new FILE is
-logged and the running network is kept. On exit the flows stay installed and
-the controller target is removed. Logs (log/slog text) go to stderr.` + metricsHelp,
+logged and the running network is kept. On exit the flows and the controller
+target stay (fail_mode=secure: the bridge forwards by the installed flows).
+Logs (log/slog) go to stderr.` + metricsHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
