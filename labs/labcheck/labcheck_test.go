@@ -3,6 +3,7 @@ package labcheck
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -117,6 +118,18 @@ func TestLabsOnTheModel(t *testing.T) {
 		}
 		initial := load(t, filepath.Join(dir, "topology.yaml"))
 		solved := load(t, filepath.Join(dir, "solution", "topology.yaml"))
+		// The steps tests/lab_check_test.go runs, with this test's files.
+		for _, step := range []string{
+			"cp labs/" + l.Dir + "/topology.yaml " + l.DefaultFile(),
+			"cp labs/" + l.Dir + "/solution/topology.yaml " + l.DefaultFile(),
+			"cp labs/" + l.Dir + "/solution/answers.yaml " + l.DefaultAnswers(),
+			"bin/vpcctl apply -f " + l.DefaultFile(),
+			"bin/vpcctl lab check " + strconv.Itoa(l.Number),
+		} {
+			if !strings.Contains(string(readme), step) {
+				t.Errorf("lab %s: README.md does not say `%s`", l.Dir, step)
+			}
+		}
 		names := map[string]bool{}
 		for _, task := range l.Tasks {
 			if names[task.Name] {
