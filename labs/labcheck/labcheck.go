@@ -182,6 +182,8 @@ func (s *State) probe(tasks []Task) [][]string {
 	if len(exps) == 0 {
 		return out
 	}
+	// The tasks' probes stand in for the file's own expect: section (which
+	// `vpcctl check` evaluates); the loaded copy is the checker's own.
 	s.Topo.Expect = exps
 	live := s.Bridge != nil
 	cells, err := controller.Check(s.ctx, s.opts, s.Topo, live)
