@@ -65,8 +65,22 @@ var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"
 
 func getMetrics(t *testing.T, addr string) scrape {
 	t.Helper()
+	return getMetricsAs(t, addr, "")
+}
+
+// getMetricsAs is getMetrics with an Accept header ("": none, the text
+// format); the OpenMetrics format carries counters' _created samples.
+func getMetricsAs(t *testing.T, addr, accept string) scrape {
+	t.Helper()
 	c := http.Client{Timeout: 15 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
+	req, err := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
@@ -377,8 +391,13 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// Editing the rule (a narrower source) gives it another conj_id flow:
-	// its path names another rule now, and its counter starts again. The
-	// other rules keep theirs.
+	// its path names another rule now, and its counter starts again (with
+	// a new created timestamp, in OpenMetrics). The other rules keep theirs.
+	const openMetrics = "application/openmetrics-text; version=1.0.0"
+	om := getMetricsAs(t, addr, openMetrics)
+	icmpCreated := om.must(t, "vpcctl_rule_packets_created", sgICMP)
+	tcpCreated := om.must(t, "vpcctl_rule_packets_created", sgTCP)
+	edited := time.Now()
 	rewrite(t, file, "version: 1\nbridge: "+br+"\n"+fmt.Sprintf(metricsTopo, "10.0.1.0/25"))
 	d.waitApplied(applied + 1)
 	if newCookie := ruleCookie(t, br, sgICMP["rule"]); newCookie == cookie {
@@ -397,6 +416,13 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := s.must(t, "vpcctl_rule_packets_total", sgTCP); got != tcpTotal {
 		t.Errorf("untouched rule %s = %v, want %v as before", sgTCP["rule"], got, tcpTotal)
+	}
+	om = getMetricsAs(t, addr, openMetrics)
+	if c := om.must(t, "vpcctl_rule_packets_created", sgICMP); c <= icmpCreated || c < float64(edited.Unix()-2) {
+		t.Errorf("edited rule: created %v, was %v, edited at %d", c, icmpCreated, edited.Unix())
+	}
+	if c := om.must(t, "vpcctl_rule_packets_created", sgTCP); c != tcpCreated {
+		t.Errorf("untouched rule: created %v, was %v", c, tcpCreated)
 	}
 	if got := s.must(t, "vpcctl_apply_duration_seconds_count", map[string]string{"reason": "file_changed"}); got != 1 {
 		t.Errorf("vpcctl_apply_duration_seconds_count{reason=file_changed} = %v, want 1", got)
