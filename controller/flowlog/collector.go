@@ -482,7 +482,9 @@ func (r *run) rejectRule(cookie uint64, table uint8, ifc *iface) string {
 // its interface's side, from the model (the flows that allowed it are
 // shared by a group's members and do not count per packet): for a request
 // the interface's own rule of its direction; for a reply, the rule that
-// let the connection in or out in the first place.
+// let the connection in or out in the first place. A flow the model
+// accepts both ways is a request when its source port is the higher one
+// (clients use ephemeral ports).
 func (r *run) acceptRule(k flowKey) string {
 	ifc := r.ifaces[k.port]
 	if ifc == nil || r.model == nil {
@@ -496,17 +498,21 @@ func (r *run) acceptRule(k flowKey) string {
 	if k.dir == Ingress {
 		stage, other = other, stage
 	}
-	p := reach.Packet{Proto: proto, Src: k.t.src, Dst: k.t.dst, SrcPort: k.t.sport, DstPort: k.t.dport}
-	if from := r.endpointAt(ifc.vpc, k.t.src); from != nil {
-		if h := r.model.Send(from, p, false, nil); h.Accepted {
-			return stepObject(h, stage)
+	send := func(src, dst netip.Addr, sport, dport uint16) (reach.Hop, bool) {
+		from := r.endpointAt(ifc.vpc, src)
+		if from == nil {
+			return reach.Hop{}, false
 		}
+		h := r.model.Send(from, reach.Packet{Proto: proto, Src: src, Dst: dst, SrcPort: sport, DstPort: dport}, false, nil)
+		return h, h.Accepted
 	}
-	rev := reach.Packet{Proto: proto, Src: k.t.dst, Dst: k.t.src, SrcPort: k.t.dport, DstPort: k.t.sport}
-	if from := r.endpointAt(ifc.vpc, k.t.dst); from != nil {
-		if h := r.model.Send(from, rev, false, nil); h.Accepted {
-			return stepObject(h, other)
-		}
+	fwd, fwdOK := send(k.t.src, k.t.dst, k.t.sport, k.t.dport)
+	rev, revOK := send(k.t.dst, k.t.src, k.t.dport, k.t.sport)
+	switch {
+	case fwdOK && (!revOK || k.t.sport >= k.t.dport):
+		return stepObject(fwd, stage)
+	case revOK:
+		return stepObject(rev, other)
 	}
 	return ""
 }

@@ -183,8 +183,8 @@ func (s FlowStat) Match() (Fields, error) {
 // sent to controllers (OFPM_CONTROLLER). OVS applies it in the datapath
 // (userspace datapath included), so packets over the rate cost no upcall.
 const (
-	MeterController = 0xfffffffd
-	meterModLen     = 16 + 16 // header + command/flags/id, one drop band
+	MeterController = 0xfffffffe // OFPM_CONTROLLER (0xfffffffd is OFPM_SLOWPATH)
+	meterModLen     = 16 + 16    // header + command/flags/id, one drop band
 	typeMeterMod    = openflow13.Type_MeterMod
 	meterFlagsPktps = 1<<1 | 1<<2 | 1<<3 // OFPMF_PKTPS | OFPMF_BURST | OFPMF_STATS
 	etMeterModFail  = 12                 // OFPET_METER_MOD_FAILED

@@ -112,7 +112,7 @@ func TestParseFlowRemoved(t *testing.T) {
 
 func TestMeterModWire(t *testing.T) {
 	got := hex.EncodeToString(meterMod(0, MeterController, 100, 50))
-	want := "041d002000000000" + "0000" + "000e" + "fffffffd" + "0001" + "0010" + "00000064" + "00000032" + "00000000"
+	want := "041d002000000000" + "0000" + "000e" + "fffffffe" + "0001" + "0010" + "00000064" + "00000032" + "00000000"
 	if got != want {
 		t.Errorf("meter mod %s, want %s", got, want)
 	}
