@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/flowlog"
 	"github.com/vpcctl/vpcctl/controller/metrics"
 	"github.com/vpcctl/vpcctl/flows"
 	"github.com/vpcctl/vpcctl/flows/ofconn"
@@ -30,6 +31,9 @@ type DaemonOptions struct {
 	CheckInterval time.Duration
 	// Metrics receives the daemon's metrics; nil = none.
 	Metrics *metrics.Metrics
+	// FlowLogDir is where flow logs with a relative destination are
+	// written; "" = the topology file's directory.
+	FlowLogDir string
 }
 
 const (
@@ -56,13 +60,11 @@ func DaemonTarget(o Options, bridge string) string {
 // daemon is the state of one `vpcctl daemon`. Everything but the watcher
 // goroutines runs in the main loop (run), so it needs no locks.
 type daemon struct {
-	o      Options
-	log    *slog.Logger // the daemon's own lines: bridge and file attached
-	file   string       // absolute path of the topology file
-	bridge string
-
-	metrics *metrics.Metrics // nil: none
-	mflows  *daemonFlows     // what metrics scrapes read flows through
+	o       Options
+	log     *slog.Logger // the daemon's own lines: bridge and file attached
+	file    string       // absolute path of the topology file
+	bridge  string
+	flowLog *flowlog.Collector // writes the flow logs; nil outside RunDaemon
 
 	topo     *config.Topology // desired state: the last valid file
 	raw      []byte           // its content
@@ -90,6 +92,9 @@ type daemon struct {
 	retry *time.Timer  // the next repair attempt, nil when none is due
 	// dbRepaired is when an OVSDB change last made the daemon repair ports.
 	dbRepaired time.Time
+
+	metrics *metrics.Metrics // nil: none
+	mflows  *daemonFlows     // what metrics scrapes read flows through
 }
 
 // session is what apply borrows from a long-running caller instead of
@@ -154,8 +159,17 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Flow logs: packet-ins and flow-removed messages go to the collector.
+	flDir := do.FlowLogDir
+	if flDir == "" {
+		flDir = filepath.Dir(abs)
+	}
+	d.flowLog = flowlog.New(flowlog.Options{Bridge: d.bridge, Dir: flDir, Log: d.log, Metrics: do.Metrics})
+	flDone := make(chan struct{})
+	go func() { defer close(flDone); d.flowLog.Run(ctx) }()
+	defer func() { cancel(); <-flDone }() // the last records are written before RunDaemon returns
 	sock := DaemonSocket(o, d.bridge)
-	ln, err := ofconn.Listen("punix:"+sock, ofconn.WithLogger(o.Log))
+	ln, err := ofconn.Listen("punix:"+sock, ofconn.WithLogger(o.Log), ofconn.WithAsyncHandler(d.flowLog.HandleAsync))
 	if err != nil {
 		return fmt.Errorf("listen for ovs-vswitchd on %s (does another vpcctl daemon serve bridge %s?): %w", sock, d.bridge, err)
 	}
@@ -223,6 +237,7 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			}
 			d.conn = c
 			d.metricsConn(c)
+			d.flowLog.SetConn(c)
 			d.log.Info("ovs-vswitchd connected", "event", "controller_connected", "dpid", fmt.Sprintf("%016x", c.DatapathID()))
 			if d.lost || !d.applied {
 				// ovs-vswitchd came back (restarted: no flows, internal
@@ -240,6 +255,7 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			d.log.Warn("ovs-vswitchd disconnected", "event", "controller_disconnected", "err", d.conn.Err())
 			d.conn = nil
 			d.metricsConn(nil)
+			d.flowLog.SetConn(nil)
 			d.lost, d.installed = true, nil
 			d.schedule(reconnectGrace)
 		case name := <-links:
@@ -359,6 +375,7 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 		d.log.Info("recovered", "event", "recovered", "failed_attempts", d.failures)
 	}
 	d.failures, d.applied, d.lost, d.flows = 0, true, false, s.Flows
+	d.flowLog.Update(d.topo, s.Flows)
 	d.installed, d.installedOn = s.Flows, s.Conn
 	d.metricsApplied(why, start, nil)
 	via := "controller connection"
