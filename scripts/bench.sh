@@ -108,6 +108,9 @@ echo "ratio vpcctl routed+SGs / OVS NORMAL:    $(ratio "$routed" "$normal")"
 echo "ratio vpcctl routed, SGs on / off:       $(ratio "$routed" "$nosec")   (target >= 0.8)"
 echo "ratio NAT gateway / routed inside VPC:   $(ratio "$natgw" "$routed")"
 echo
+# Flow logs (accept+reject) on vs off, routed, same run.
+./scripts/bench-flowlogs.sh
+echo
 # Control plane: 100 VPCs x 10 subnets x 10 instances' flows, next to ovs-ofctl.
 go run ./bench/flowscale
 echo
