@@ -17,6 +17,7 @@ import (
 func newDaemonCmd(g *globals) *cobra.Command {
 	var file string
 	var metricsAddr string
+	var flowLogDir string
 	c := &cobra.Command{
 		Use:   "daemon -f FILE",
 		Short: "the long-running controller: applies, re-applies on file change or SIGHUP, restores state when OVS restarts",
@@ -49,7 +50,7 @@ Logs (log/slog) go to stderr.` + metricsHelp,
 			defer cancel()
 			opts := g.options()
 			opts.Log = g.logger(slog.LevelInfo) // --log-level/--log-format, else info
-			do := controller.DaemonOptions{File: file, Reload: reload}
+			do := controller.DaemonOptions{File: file, Reload: reload, FlowLogDir: flowLogDir}
 			m, err := serveMetrics(ctx, metricsAddr, opts.Log)
 			if err != nil {
 				return err
@@ -59,6 +60,7 @@ Logs (log/slog) go to stderr.` + metricsHelp,
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "topology file")
+	c.Flags().StringVar(&flowLogDir, "flow-log-dir", "", "where flow logs with a relative destination are written (\"\" = the topology file's directory)")
 	c.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. :9475; port 0 picks one; \"\" = off)")
 	return c
 }
