@@ -44,6 +44,17 @@ func (c *Client) controllerChange(ctx context.Context, br *vswitchd.Bridge, targ
 	return controllerDiff{change: true, refs: []string{ctl.UUID}, inserts: ops}, nil
 }
 
+// HasController says whether target is already the only controller of the
+// bridge (a bridge that does not exist has none).
+func (c *Client) HasController(ctx context.Context, bridge, target string) bool {
+	br, err := c.bridge(ctx, bridge)
+	if err != nil {
+		return false
+	}
+	d, err := c.controllerChange(ctx, br, target)
+	return err == nil && !d.change
+}
+
 // SetController makes target the only controller of the vpcctl bridge
 // ("" removes any), with no write when it already is.
 func (c *Client) SetController(ctx context.Context, bridge, target string) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/ovn-org/libovsdb/model"
@@ -233,7 +234,7 @@ func (c *Client) ListPorts(ctx context.Context, bridge string) ([]PortInfo, erro
 		if p == nil || !owned(p.ExternalIDs) || p.Name == bridge || len(p.Interfaces) == 0 {
 			continue
 		}
-		info := PortInfo{Name: p.Name, ExternalIDs: p.ExternalIDs}
+		info := PortInfo{Name: p.Name, ExternalIDs: maps.Clone(p.ExternalIDs)}
 		if iface := idx.ifaceByUUID[p.Interfaces[0]]; iface != nil {
 			info.Type = iface.Type
 			info.Ofport = deref(iface.Ofport)

@@ -34,8 +34,10 @@ func (c *Client) EnsurePorts(ctx context.Context, bridge string, specs []PortSpe
 	if err != nil {
 		return 0, err
 	}
-	// Rows are looked up one by one through the cache's name index: a
-	// chunk of 200 ports of a bridge with 1,000 must not copy all of them.
+	idx, err := c.portIndex(ctx)
+	if err != nil {
+		return 0, err
+	}
 	onBridge := make(map[string]bool, len(br.Ports))
 	for _, u := range br.Ports {
 		onBridge[u] = true
@@ -50,20 +52,12 @@ func (c *Client) EnsurePorts(ctx context.Context, bridge string, specs []PortSpe
 			continue
 		}
 		seen[spec.Name] = true
-		p, err := c.port(ctx, spec.Name)
-		if errors.Is(err, ErrNotFound) {
-			p, err = nil, nil
-		} else if err != nil {
-			return 0, err
-		}
+		p := idx.port[spec.Name]
 		var pops []ovsdb.Operation
 		var iface *vswitchd.Interface
+		var err error
 		if p != nil && len(p.Interfaces) == 1 {
-			if iface, err = c.ifaceByUUID(ctx, p.Interfaces[0]); errors.Is(err, ErrNotFound) {
-				iface, err = nil, nil
-			} else if err != nil {
-				return 0, err
-			}
+			iface = idx.ifaceByUUID[p.Interfaces[0]]
 		}
 		switch {
 		case p == nil:
@@ -225,25 +219,40 @@ type portIndex struct {
 }
 
 func (c *Client) portIndex(ctx context.Context) (*portIndex, error) {
-	var ports []vswitchd.Port
-	if err := c.cli.List(ctx, &ports); err != nil {
-		return nil, fmt.Errorf("list ports: %w", err)
+	// The cache's own rows, not copies (libovsdb copies rows by
+	// reflection, and with 1,000 ports and interfaces a copy of all of them
+	// cost more than the rest of an unchanged apply): READ ONLY. The cache
+	// replaces a row rather than changing it, so they stay consistent.
+	ports, err := c.shallowRows(vswitchd.PortTable)
+	if err != nil {
+		return nil, err
 	}
-	var ifaces []vswitchd.Interface
-	if err := c.cli.List(ctx, &ifaces); err != nil {
-		return nil, fmt.Errorf("list interfaces: %w", err)
+	ifaces, err := c.shallowRows(vswitchd.InterfaceTable)
+	if err != nil {
+		return nil, err
 	}
 	idx := &portIndex{
 		port: make(map[string]*vswitchd.Port, len(ports)), portByUUID: make(map[string]*vswitchd.Port, len(ports)),
 		iface: make(map[string]*vswitchd.Interface, len(ifaces)), ifaceByUUID: make(map[string]*vswitchd.Interface, len(ifaces)),
 	}
-	for i := range ports {
-		p := &ports[i]
-		idx.port[p.Name], idx.portByUUID[p.UUID] = p, p
+	for _, m := range ports {
+		if p, ok := m.(*vswitchd.Port); ok {
+			idx.port[p.Name], idx.portByUUID[p.UUID] = p, p
+		}
 	}
-	for i := range ifaces {
-		f := &ifaces[i]
-		idx.iface[f.Name], idx.ifaceByUUID[f.UUID] = f, f
+	for _, m := range ifaces {
+		if f, ok := m.(*vswitchd.Interface); ok {
+			idx.iface[f.Name], idx.ifaceByUUID[f.UUID] = f, f
+		}
 	}
 	return idx, nil
+}
+
+// shallowRows returns the cache's rows of a table (not copies: read only).
+func (c *Client) shallowRows(table string) (map[string]model.Model, error) {
+	t := c.cli.Cache().Table(table)
+	if t == nil {
+		return nil, fmt.Errorf("table %s is not in the cache", table)
+	}
+	return t.RowsShallow(), nil
 }

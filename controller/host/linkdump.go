@@ -20,6 +20,10 @@ const devconfDisableIPv6 = 26
 // disable_ipv6=1 (see configureNewHostEnd).
 const addrGenModeNone = 1
 
+// rtextFilterSkipStats is RTEXT_FILTER_SKIP_STATS (linux/rtnetlink.h,
+// since 4.2), which x/sys/unix does not name.
+const rtextFilterSkipStats = 1 << 3
+
 // dumpedLink is a link with whether IPv6 is quiet on it (disable_ipv6=1 or
 // no address generation) as the kernel reported it in the same dump
 // (ipv6Known false: not reported, e.g. a kernel without IPv6).
@@ -40,6 +44,9 @@ func dumpLinks() (map[string]dumpedLink, error) {
 	for try := 0; ; try++ {
 		req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 		req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
+		// No counters: they are most of each link's message, and the dump
+		// is read on every apply (1,000 links: ~2 MB less to copy and parse).
+		req.AddData(nl.NewRtAttr(unix.IFLA_EXT_MASK, nl.Uint32Attr(rtextFilterSkipStats)))
 		msgs, err = req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWLINK)
 		if err == nil {
 			break
