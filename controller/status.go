@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 
 	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/host"
+	"github.com/vpcctl/vpcctl/ovsdb"
 )
 
 // Status is what vpcctl runs on this host, read from OVSDB and the kernel.
@@ -60,6 +62,9 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 	for _, b := range bridges {
 		bs := BridgeStatus{Name: b.Name, File: b.ExternalIDs[keyFile], Datapath: b.DatapathType, Instances: []InstanceStatus{}}
 		ports, err := db.ListPorts(ctx, b.Name)
+		if errors.Is(err, ovsdb.ErrNotFound) {
+			continue // removed since it was listed (another vpcctl's destroy)
+		}
 		if err != nil {
 			return nil, err
 		}
