@@ -41,6 +41,10 @@ const (
 	maxRetryDelay  = 30 * time.Second
 	reconnectGrace = time.Second // after losing OVS, before the first repair attempt
 	portCheckDelay = 200 * time.Millisecond
+	// replacedSettle is the debounce after a file was created or renamed
+	// over the old one: short, as the change is whole, but long enough for
+	// the first write of a file created in place (cp) to reset it.
+	replacedSettle = 20 * time.Millisecond
 	dbCheckDelay   = 500 * time.Millisecond // after an OVSDB change, before looking at the ports
 )
 
@@ -203,7 +207,7 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 }
 
 // run is the main loop; it returns when ctx ends.
-func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn.Conn, files <-chan struct{}, links <-chan string) {
+func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn.Conn, files <-chan bool, links <-chan string) {
 	check := time.NewTicker(do.CheckInterval)
 	defer check.Stop()
 	var debounce, portCheck, dbCheck <-chan time.Time
@@ -226,8 +230,15 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 		case <-do.Reload:
 			d.log.Info("reload requested", "event", "sighup")
 			d.reload(ctx, "sighup", true)
-		case <-files:
-			debounce = time.After(do.Debounce)
+		case replaced := <-files:
+			// A file renamed over the old one is complete at once (editors,
+			// config managers and `mv` replace files so); one written in
+			// place must be quiet for do.Debounce first.
+			wait := do.Debounce
+			if replaced {
+				wait = min(wait, replacedSettle)
+			}
+			debounce = time.After(wait)
 		case <-debounce:
 			debounce = nil
 			d.reload(ctx, "file_changed", false)

@@ -42,10 +42,11 @@ func acceptLoop(ctx context.Context, ln *ofconn.Listener, log *slog.Logger) <-ch
 	return out
 }
 
-// watchFile reports changes of file. It watches the file's directory, not
+// watchFile reports changes of file, true when the file was created or
+// renamed over (replaced whole) rather than written in place. It watches the file's directory, not
 // the file: editors and config managers replace a file by renaming a new one
 // over it, which a watch on the file itself would not survive.
-func watchFile(ctx context.Context, file string, log *slog.Logger) (<-chan struct{}, error) {
+func watchFile(ctx context.Context, file string, log *slog.Logger) (<-chan bool, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("watching %s: %w", file, err)
@@ -55,7 +56,7 @@ func watchFile(ctx context.Context, file string, log *slog.Logger) (<-chan struc
 		w.Close()
 		return nil, fmt.Errorf("watching %s: %w", dir, err)
 	}
-	out := make(chan struct{}, 1)
+	out := make(chan bool, 1)
 	go func() {
 		defer w.Close()
 		for {
@@ -70,8 +71,9 @@ func watchFile(ctx context.Context, file string, log *slog.Logger) (<-chan struc
 					continue
 				}
 				log.Debug("file event", "event", "file_event", "op", ev.Op.String())
+				replaced := ev.Op.Has(fsnotify.Create)
 				select {
-				case out <- struct{}{}:
+				case out <- replaced:
 				default: // one pending notice is enough: the reader debounces
 				}
 			case err, ok := <-w.Errors:
