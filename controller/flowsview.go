@@ -150,8 +150,8 @@ func instanceOwners(t *config.Topology, f FlowFilter) []string {
 }
 
 func tableName(id uint8) string {
-	if int(id) < len(flows.Pipeline) {
-		return flows.Pipeline[id].Name
+	if t := flows.TableByID(id); t != nil {
+		return t.Name
 	}
 	return fmt.Sprint(id)
 }

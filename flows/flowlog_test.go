@@ -125,3 +125,17 @@ func TestLearnWire(t *testing.T) {
 		t.Errorf("learn encodes as\n%s (len %d), want\n%s", got, a.Len(), want)
 	}
 }
+
+// The flow-log tables are numbered after the pipeline and named like it.
+func TestFlowLogTableNames(t *testing.T) {
+	names := TableNames()
+	for i, tb := range FlowLogTables {
+		id := uint8(len(Pipeline) + i)
+		if tb.ID != id || names[id] != tb.Name || TableByID(id) != tb || TableByName(tb.Name) != tb {
+			t.Errorf("table %s: id %d, names[%d] = %q", tb.Name, tb.ID, id, names[id])
+		}
+	}
+	if TableByID(TOutput.ID) != TOutput || TableByID(uint8(len(Pipeline)+len(FlowLogTables))) != nil {
+		t.Error("TableByID of the pipeline's last table, or past the flow-log tables")
+	}
+}

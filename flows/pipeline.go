@@ -88,6 +88,17 @@ func TableByName(name string) *Table {
 	return nil
 }
 
+// TableByID finds a pipeline or flow-log table by number; nil when none.
+func TableByID(id uint8) *Table {
+	if int(id) < len(Pipeline) {
+		return Pipeline[id]
+	}
+	if i := int(id) - len(Pipeline); i < len(FlowLogTables) {
+		return FlowLogTables[i]
+	}
+	return nil
+}
+
 // TableNames maps table IDs to names, for OVSDB Flow_Table rows: the
 // pipeline's and the flow-log tables'.
 func TableNames() map[uint8]string {

@@ -348,4 +348,21 @@ func TestFlowLogs(t *testing.T) {
 			t.Fatalf("daemon died:\n%s", d.log.String())
 		}
 	})
+
+	t.Run("apply and flows", func(t *testing.T) {
+		// The flows OVS learned are not vpcctl's: an apply of the same file
+		// changes nothing, and `vpcctl flows` names the flow-log flows.
+		if s := applyJSON(t, file); s.FlowMods != 0 || s.FlowsAdded != 0 || s.FlowsDeleted != 0 {
+			t.Errorf("apply of the unchanged file: %+v, want no flow-mods", s)
+		}
+		found := map[string]bool{}
+		for _, r := range flowRows(t, br) {
+			if r.Owner == "vpcs[shop].instances[db1].flow_logs" {
+				found[r.Table] = true
+			}
+		}
+		if !found["FlowLogEgress"] || !found["FlowLogIngress"] || !found["ConntrackCommit"] {
+			t.Errorf("flow-log flows by table: %v", found)
+		}
+	})
 }

@@ -139,6 +139,7 @@ type run struct {
 	windows map[string]*window // by resolved path
 	last    map[flowKey]counts
 	lastAt  time.Time // the previous poll
+	started time.Time // counting flows older than this were counted by an earlier daemon
 }
 
 // flowKey names one learned counting flow: its table's direction, the
@@ -152,7 +153,8 @@ type flowKey struct {
 // Run collects and writes records until ctx ends, then writes what it has
 // and closes the files.
 func (c *Collector) Run(ctx context.Context) {
-	r := &run{c: c, windows: map[string]*window{}, last: map[flowKey]counts{}, ifaces: map[uint32]*iface{}, lastAt: time.Now()}
+	now := time.Now()
+	r := &run{c: c, windows: map[string]*window{}, last: map[flowKey]counts{}, ifaces: map[uint32]*iface{}, lastAt: now, started: now}
 	tick := time.NewTimer(time.Second)
 	defer tick.Stop()
 	for {
@@ -330,8 +332,16 @@ func (r *run) poll(ctx context.Context, now time.Time) {
 		}
 		seen[k] = true
 		from := prev
-		if created := now.Add(-time.Duration(s.DurationSec) * time.Second); created.After(from) {
+		created := now.Add(-time.Duration(s.DurationSec) * time.Second)
+		if created.After(from) {
 			from = created
+		}
+		if _, known := r.last[k]; !known && created.Before(r.started.Add(-time.Second)) {
+			// Learned before this daemon started: what it counted until
+			// now was the previous daemon's to report (or is lost with
+			// it); count from here on, never twice.
+			r.last[k] = counts{packets: s.Packets, bytes: s.Bytes, at: now, rule: r.acceptRule(k)}
+			continue
 		}
 		r.counted(k, s.Packets, s.Bytes, from, now, false)
 	}
