@@ -124,11 +124,11 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	// (plannedOfports, plumb.go): ovs-vswitchd takes flow-mods far slower
 	// once it polls many more veths.
 	planned := plannedOfports(atts, existing)
-	set, d, err := compileAndSync(ctx, conn, t, atts, planned, s.Installed)
+	set, d, err := compileAndSync(ctx, sw, conn, t, atts, planned, s.Installed)
 	if err != nil {
 		return nil, err
 	}
-	sw.lap("flows")
+	sw.lap("flows sent")
 	ofports, changes, err := plumb(ctx, db, t.Bridge, atts, o)
 	sw.lap("plumb")
 	sum.HostChanges += changes
@@ -137,7 +137,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	}
 	if !maps.Equal(ofports, planned) {
 		var d2 flowDiff
-		if set, d2, err = compileAndSync(ctx, conn, t, atts, ofports, set); err != nil {
+		if set, d2, err = compileAndSync(ctx, sw, conn, t, atts, ofports, set); err != nil {
 			return nil, err
 		}
 		d.Add, d.Delete = append(d.Add, d2.Add...), append(d.Delete, d2.Delete...)

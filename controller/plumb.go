@@ -53,8 +53,17 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 
 	// 1. Namespaces, veths and their ports, a chunk at a time: ovs-vswitchd
 	// attaches the ports of one chunk while the next one is plumbed.
+	// One look at the host's links for all chunks: each chunk changes only
+	// its own instances' links.
+	var snap *host.HostLinks
+	if len(veths) > 0 {
+		var err error
+		if snap, err = host.DumpHostLinks(); err != nil {
+			return nil, changes, err
+		}
+	}
 	for first := 0; first < len(veths); first += plumbChunk {
-		c, err := plumbVeths(ctx, db, bridge, veths[first:min(first+plumbChunk, len(veths))], workers, o.Verify)
+		c, err := plumbVeths(ctx, db, bridge, snap, veths[first:min(first+plumbChunk, len(veths))], workers, o.Verify)
 		changes += c
 		if err != nil {
 			return nil, changes, err
@@ -151,11 +160,12 @@ func plannedOfports(atts []*attachment, existing []ovsdb.PortInfo) map[string]in
 // the bridge's vpcctl flows match them.
 // installed, when not nil, is the set the caller knows the bridge holds
 // (see session.Installed): the bridge is then not read.
-func compileAndSync(ctx context.Context, conn *ofconn.Conn, t *config.Topology, atts []*attachment, ofports map[string]int, installed *flows.Set) (*flows.Set, flowDiff, error) {
+func compileAndSync(ctx context.Context, sw *stopwatch, conn *ofconn.Conn, t *config.Topology, atts []*attachment, ofports map[string]int, installed *flows.Set) (*flows.Set, flowDiff, error) {
 	set, err := flows.Compile(flowTopology(t, atts, ofports))
 	if err != nil {
 		return nil, flowDiff{}, fmt.Errorf("compiling flows: %w", err)
 	}
+	sw.lap("compile")
 	if installed != nil {
 		d := diffFlows(set, statsOf(installed))
 		return set, d, sendDiff(ctx, conn, d)
@@ -176,7 +186,7 @@ const plumbChunk = 200
 //
 // Unless verify, an instance whose port records the plumbing it has now
 // (keyPlumbed) is trusted when its host end looks intact (host.VethSpec.Recorded).
-func plumbVeths(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachment, workers int, verify bool) (int, error) {
+func plumbVeths(ctx context.Context, db *ovsdb.Client, bridge string, snap *host.HostLinks, atts []*attachment, workers int, verify bool) (int, error) {
 	changes := 0
 	specs := make([]host.VethSpec, len(atts))
 	for i, a := range atts {
@@ -184,7 +194,7 @@ func plumbVeths(ctx context.Context, db *ovsdb.Client, bridge string, atts []*at
 		specs[i].Recorded = !verify && a.recorded != "" && a.recorded == specs[i].Digest()
 	}
 	hasPort := func(i int) bool { return db.HasPort(ctx, atts[i].Port) }
-	reps, created, errs := host.EnsureVeths(specs, workers, hasPort)
+	reps, created, errs := host.EnsureVethsFrom(snap, specs, workers, hasPort)
 	var held []int
 	for i, rep := range reps {
 		if created[i] {
