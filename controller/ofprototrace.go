@@ -64,6 +64,48 @@ func parseOfprotoTrace(text string) dpResult {
 			}
 		}
 	}
-	r.Drop = r.Final == "" || r.Final == "drop"
+	r.Drop = r.Final == "" || r.Final == "drop" || toControllerOnly(r.Final)
 	return r
+}
+
+// toControllerOnly says whether datapath actions only hand the packet to
+// the controller (a flow-log drop flow's output:CONTROLLER, metered): for
+// forwarding, a drop.
+func toControllerOnly(actions string) bool {
+	depth, start, any := 0, 0, false
+	for i := 0; i <= len(actions); i++ {
+		if i < len(actions) {
+			switch actions[i] {
+			case '(':
+				depth++
+				continue
+			case ')':
+				depth--
+				continue
+			case ',':
+				if depth > 0 {
+					continue
+				}
+			default:
+				continue
+			}
+		}
+		a := strings.TrimSpace(actions[start:i])
+		start = i + 1
+		switch {
+		case strings.HasPrefix(a, "userspace("):
+			any = true
+		case strings.HasPrefix(a, "meter("):
+		case strings.HasPrefix(a, "sample(") && strings.Contains(a, "actions("):
+			// With the controller meter: sample(sample=100.0%,actions(meter(0),userspace(...))).
+			inner := a[strings.Index(a, "actions(")+len("actions(") : len(a)-1]
+			if !toControllerOnly(strings.TrimSuffix(inner, ")")) {
+				return false
+			}
+			any = true
+		default:
+			return false
+		}
+	}
+	return any
 }

@@ -364,5 +364,12 @@ func TestFlowLogs(t *testing.T) {
 		if !found["FlowLogEgress"] || !found["FlowLogIngress"] || !found["ConntrackCommit"] {
 			t.Errorf("flow-log flows by table: %v", found)
 		}
+		// trace follows packets through the flow-log flows: model and dataplane agree.
+		for _, c := range [][]string{{"web1", "db1", "--tcp", "5201"}, {"web1", "db1", "--tcp", "5432"}, {"web1", "db1", "--tcp", "22"}} {
+			r := vpcctl(t, append([]string{"trace", "--bridge", br}, c...)...)
+			if !strings.Contains(r.Stdout, "model and dataplane agree") {
+				t.Errorf("trace %v: exit %d\n%s%s", c, r.Code, r.Stdout, r.Stderr)
+			}
+		}
 	})
 }

@@ -111,3 +111,16 @@ func TestWriterRotatesAndNeverBlocks(t *testing.T) {
 		t.Errorf("queued %d, dropped %d; want 2 and 3", ok, stalled.dropped.Load())
 	}
 }
+
+// HandleAsync never blocks: past the queue, messages are dropped and counted.
+func TestHandleAsyncNeverBlocks(t *testing.T) {
+	c := New(Options{})
+	frame := []byte{4, 10, 0, 8, 0, 0, 0, 0}
+	for i := 0; i < eventQueue+5; i++ {
+		c.HandleAsync(10, frame)
+	}
+	c.HandleAsync(12, frame) // port status: not ours
+	if len(c.events) != eventQueue || c.lostEvents != 5 {
+		t.Errorf("queued %d, lost %d; want %d and 5", len(c.events), c.lostEvents, eventQueue)
+	}
+}
