@@ -19,6 +19,8 @@ sb="bs$id"        # the shell loop's plain OVS bridge
 sp="bs${id}n"     # prefix of the shell loop's namespaces and veths
 tmp=$(mktemp -d)
 cleanup() {
+  [ -z "${dpid:-}" ] || { kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; } || true
+  ip link del "${sp}x" 2>/dev/null || true
   "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>&1 || true
   ovs-vsctl --if-exists del-br "$sb" 2>/dev/null || true
   for ns in $(ip netns list | awk -v p="$sp" 'index($1, p) == 1 {print $1}'); do ip netns del "$ns" 2>/dev/null || true; done
@@ -54,9 +56,9 @@ for ((k = 0; k < PROBES; k++)); do
 done
 probe() { # probe A B: until i$A reaches i$B, at most 30 s
   local deadline=$(( $(date +%s) + 30 ))
-  until ip netns exec "vpcctl.$br.i$1" ping -c1 -W1 -q "$(ipof "$2")" >/dev/null 2>&1; do
+  until ip netns exec "vpcctl.$br.i$1" ping -c1 -W0.2 -q "$(ipof "$2")" >/dev/null 2>&1; do
     [ "$(date +%s)" -lt "$deadline" ] || { echo "i$1 cannot reach i$2 after 30 s" >&2; return 1; }
-    sleep 0.02
+    sleep 0.01
   done
 }
 probe_all() {
@@ -81,6 +83,35 @@ apply=$(secs "$t0" "$t1"); reach=$(secs "$t0" "$t2")
 t0=$(now); "$BIN" apply -f "$tmp/topo.yaml" >/dev/null; same=$(secs "$t0" "$(now)")
 t0=$(now); "$BIN" apply -f "$tmp/topo1.yaml" >/dev/null; addone=$(secs "$t0" "$(now)")
 ip netns exec "vpcctl.$br.i$N" ping -c1 -W2 -q "$(ipof 0)" >/dev/null || { echo "the added instance cannot reach i0" >&2; exit 1; }
+# The same through the daemon (it keeps its OVSDB cache, its OpenFlow
+# connection and the flows it installed): the N+1 file renamed over the N
+# one, until the new instance answers a ping.
+"$BIN" apply -f "$tmp/topo.yaml" >/dev/null
+cp "$tmp/topo.yaml" "$tmp/live.yaml"
+"$BIN" daemon -f "$tmp/live.yaml" 2> "$tmp/daemon.log" &
+dpid=$!
+for ((k = 0; k < 600; k++)); do grep -q 'event=applied' "$tmp/daemon.log" && break; sleep 0.1; done
+grep -q 'event=applied' "$tmp/daemon.log" || { echo "the daemon did not apply" >&2; cat "$tmp/daemon.log" >&2; exit 1; }
+sleep 2 # ovs-vswitchd connects to the daemon
+cp "$tmp/topo1.yaml" "$tmp/live.new"
+t0=$(now); mv "$tmp/live.new" "$tmp/live.yaml"
+deadline=$(( $(date +%s) + 30 ))
+# (Probed from i0: a probe from inside the new namespace, sent before its
+# port is attached, leaves an unanswered ARP that the kernel retries only
+# after 1 s; the instance's own workload starts after the apply.)
+until ip netns exec "vpcctl.$br.i0" ping -c1 -W0.2 -q "$(ipof "$N")" >/dev/null 2>&1; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "daemon: the added instance cannot reach i0 after 30 s" >&2; exit 1; }
+  sleep 0.01
+done
+daemonadd=$(secs "$t0" "$(now)")
+sleep 0.5
+daemonapply=$(grep 'event=applied' "$tmp/daemon.log" | tail -1 | sed -n 's/.*duration=\([0-9.]*\)\(m\?s\).*/\1 \2/p' | awk '{ printf "%.2f", ($2 == "ms") ? $1 / 1000 : $1 }')
+kill -TERM "$dpid"; wait "$dpid" 2>/dev/null || true
+# ovs-vswitchd's own part: one veth added to the same bridge by ovs-vsctl
+# (which waits for ovs-vswitchd, as apply does), at N+1 ports.
+ip link add "${sp}x" type veth peer name "${sp}y"
+t0=$(now); ovs-vsctl add-port "$br" "${sp}x"; vsadd=$(secs "$t0" "$(now)")
+ovs-vsctl del-port "$br" "${sp}x"; ip link del "${sp}x"
 # Trace at this scale: vpcctl trace (load and compile the file, the model,
 # two ofproto/trace calls: request and reply) next to the two bare
 # `ovs-appctl ofproto/trace` calls of the same packets.
@@ -121,9 +152,13 @@ printf '%-58s %8s s\n' \
   "shell loop ip + ovs-vsctl, $N instances ($shellnote)" "$shell" \
   "vpcctl apply, unchanged" "$same" \
   "vpcctl apply, one instance added to $N" "$addone" \
+  "vpcctl daemon, one added to $N: file replaced -> answers i0" "$daemonadd" \
+  "vpcctl daemon, one added to $N: its apply" "$daemonapply" \
+  "ovs-vsctl add-port of one veth at $((N + 1)) ports" "$vsadd" \
   "vpcctl destroy, $((N + 1)) instances" "$destroy" \
   "vpcctl trace i0 i1 --tcp 80 (model + dataplane, both ways)" "$trace" \
   "ovs-appctl ofproto/trace of the same two packets" "$appctl"
 echo "ratio vpcctl to reachable / shell loop: $(ratio "$reach" "$shell")   (target: under 5 s)"
 echo "ratio add one / full apply:             $(ratio "$addone" "$apply")   (target: add one under 0.2 s)"
+echo "ratio daemon add one / ovs-vsctl add-port: $(ratio "$daemonadd" "$vsadd")   (ovs-vswitchd alone takes the latter)"
 echo "ratio trace / bare ofproto/trace:       $(ratio "$trace" "$appctl")   (target: trace under 1 s)"
