@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -36,8 +37,9 @@ print("sent", n)
 `
 
 // flowLogTopology: web1 (public) may open tcp/5201 on db1 (private); db1's
-// NACL denies ssh. db1 has two flow logs (text and JSON, 5 s); p1 and p2
-// are bystanders whose ping must not suffer from a SYN flood.
+// NACL denies ssh. db1 has two flow logs (text and JSON, 5 s), web1 one of
+// accepted traffic with a relative destination; p1 and p2 are bystanders
+// whose ping must not suffer from a SYN flood.
 func flowLogTopology(dir string) string {
 	return fmt.Sprintf(`vpcs:
   - name: shop
@@ -60,7 +62,11 @@ func flowLogTopology(dir string) string {
         egress:
           - {rule: 100, protocol: all, destination: 0.0.0.0/0, action: allow}
     instances:
-      - {name: web1, subnet: public, ip: 10.40.1.10, security_groups: [web]}
+      - name: web1
+        subnet: public
+        ip: 10.40.1.10
+        security_groups: [web]
+        flow_logs: [{traffic: accept, destination: web1.log, aggregation_interval: 5}]
       - name: db1
         subnet: private
         ip: 10.40.2.10
@@ -177,6 +183,30 @@ func waitFlow(t *testing.T, path string, limit time.Duration, action, src, dst s
 	}
 }
 
+// startFlowLogDaemon runs `vpcctl daemon -f file` with --flow-log-dir and a
+// metrics address (port picked by the kernel, read from its log) until the
+// end of the test; it returns once the daemon applied the file.
+func startFlowLogDaemon(t *testing.T, file, dir string) (*daemonProc, string) {
+	t.Helper()
+	d := &daemonProc{t: t, cmd: exec.Command(vpcctlBin, "daemon", "-f", file, "--flow-log-dir", dir, "--metrics-addr", "127.0.0.1:0"), done: make(chan struct{})}
+	d.cmd.Stdout, d.cmd.Stderr = &d.log, &d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = d.cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		if err := d.stop(); err != nil {
+			t.Errorf("daemon: %v\nlog:\n%s", err, d.log.String())
+		}
+	})
+	d.waitApplied(1)
+	m := regexp.MustCompile(`event=metrics_listening addr=(\S+)`).FindStringSubmatch(d.log.String())
+	if m == nil {
+		t.Fatalf("the daemon logs no metrics address:\n%s", d.log.String())
+	}
+	return d, m[1]
+}
+
 func portName(bridge, instance string) string {
 	sum := sha256.Sum256([]byte(bridge + "/" + instance))
 	return "v" + hex.EncodeToString(sum[:])[:10]
@@ -186,7 +216,8 @@ func TestFlowLogs(t *testing.T) {
 	br := uniqueBridge("tfl")
 	dir := t.TempDir()
 	file := topology(t, br, flowLogTopology(dir))
-	d := startDaemon(t, file)
+	relDir := t.TempDir() // --flow-log-dir: where web1.log goes
+	d, metricsAddr := startFlowLogDaemon(t, file, relDir)
 	script := filepath.Join(dir, "synflood.py")
 	if err := os.WriteFile(script, []byte(synfloodPy), 0o644); err != nil {
 		t.Fatal(err)
@@ -196,10 +227,10 @@ func TestFlowLogs(t *testing.T) {
 	const interval = 5 * time.Second
 	limit := interval + 5*time.Second // the interval, the collector's polling (2.5 s), slack
 
-	// Flow logs cost only where they are on: flows match db1's port only.
+	// Flow logs cost only where they are on: flows match db1's and web1's ports only.
 	flows := sh(t, "ovs-ofctl -O OpenFlow13 --names dump-flows "+br+" | grep -c 'table=FlowLog'").Stdout
-	if n, _ := strconv.Atoi(strings.TrimSpace(flows)); n != 8 {
-		t.Errorf("%s flows in the flow-log tables, want 8 (3 learning flows per table for db1, 2 misses)", strings.TrimSpace(flows))
+	if n, _ := strconv.Atoi(strings.TrimSpace(flows)); n != 14 {
+		t.Errorf("%s flows in the flow-log tables, want 14 (3 learning flows per table for db1 and web1, 2 misses)", strings.TrimSpace(flows))
 	}
 	if !pingUntil(t, br, "web1", "10.40.1.21", 10*time.Second) {
 		t.Fatal("web1 cannot ping p1")
@@ -347,6 +378,40 @@ func TestFlowLogs(t *testing.T) {
 		if !d.running() {
 			t.Fatalf("daemon died:\n%s", d.log.String())
 		}
+	})
+
+	t.Run("relative destination and metrics", func(t *testing.T) {
+		// web1's flow log (accept only) is under --flow-log-dir: the iperf3
+		// connection from its side (egress), no REJECT record.
+		recs := readFlowLog(t, filepath.Join(relDir, "web1.log"))
+		egress := 0
+		for _, r := range recs {
+			if r.Action != "ACCEPT" || r.Iface != portName(br, "web1") {
+				t.Errorf("web1.log: %+v", r)
+			}
+			if r.Src == "10.40.1.10" && r.Dst == "10.40.2.10" && r.DstPort == 5201 {
+				egress++
+			}
+		}
+		if egress == 0 {
+			t.Errorf("web1.log has no record of the iperf3 connection: %+v", recs)
+		}
+		// Every line written is counted: vpcctl_flow_log_records_total{result="written"}.
+		lines := 0
+		for _, f := range []string{filepath.Join(dir, "db1.log"), filepath.Join(dir, "db1.json"), filepath.Join(relDir, "web1.log")} {
+			lines += len(readFlowLog(t, f))
+		}
+		re := regexp.MustCompile(`(?m)^vpcctl_flow_log_records_total\{result="written"\} (\S+)$`)
+		var got string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			r := run(t, 10*time.Second, "curl", "-s", "http://"+metricsAddr+"/metrics")
+			if m := re.FindStringSubmatch(r.Stdout); m != nil {
+				if got = m[1]; got == strconv.Itoa(lines) {
+					return
+				}
+			}
+		}
+		t.Errorf("records written: metrics say %q, the files hold %d", got, lines)
 	})
 
 	t.Run("apply and flows", func(t *testing.T) {
