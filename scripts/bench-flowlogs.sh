@@ -4,6 +4,8 @@
 # with the VPC's flow logs off and on (traffic: all, i.e. accept+reject),
 # alternating three times each; medians and their ratio are printed.
 # Everything it makes has a unique bridge name and is removed on exit.
+# OVS_RUNDIR, VPCCTL_OVSDB and VPCCTL_OVS_RUNDIR point it (ovs-vsctl, ovs-ofctl
+# and vpcctl alike) at another Open vSwitch, e.g. a private one in a namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/vpcctl}
