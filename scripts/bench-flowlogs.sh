@@ -2,7 +2,7 @@
 # The throughput cost of flow logs: iperf3 (SECS s) on the routed path of
 # bench/two-instances.yaml (security groups + NACL), run by `vpcctl daemon`,
 # with the VPC's flow logs off and on (traffic: all, i.e. accept+reject),
-# alternating three times each; medians and their ratio are printed.
+# alternating ROUNDS (3) times each; medians and their ratio are printed.
 # Everything it makes has a unique bridge name and is removed on exit.
 # OVS_RUNDIR, VPCCTL_OVSDB and VPCCTL_OVS_RUNDIR point it (ovs-vsctl, ovs-ofctl
 # and vpcctl alike) at another Open vSwitch, e.g. a private one in a namespace.
@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/vpcctl}
 SECS=${SECS:-5}
+ROUNDS=${ROUNDS:-3} # off/on alternations (odd: the median is a run)
 id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 br="bf$id"
 tmp=$(mktemp -d)
@@ -60,7 +61,7 @@ use() {
 }
 
 ons=(); offs=()
-for _ in 1 2 3; do
+for _ in $(seq "$ROUNDS"); do
   use "$off" 0
   offs+=("$(measure "vpcctl.$br.srv" 10.77.1.10 "vpcctl.$br.far")")
   use "$on" 1
@@ -74,10 +75,10 @@ done
 # A rejected connection (ssh is not allowed), so that REJECT records exist too.
 ip netns exec "vpcctl.$br.far" timeout 3 bash -c 'exec 3<>/dev/tcp/10.77.1.10/22' 2>/dev/null || true
 kill "$dpid"; wait "$dpid" 2>/dev/null || true; dpid=""   # writes the last records
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 m_off=$(median "${offs[@]}"); m_on=$(median "${ons[@]}")
 echo "Flow logs, iperf3 ${SECS}s routed (SGs + NACL), $(date -u +%F), $(nproc) cores"
-printf '%-44s %s Gbit/s (runs: %s)\n' "flow logs off (median of 3)" "$m_off" "${offs[*]}" \
-  "flow logs on, accept+reject (median of 3)" "$m_on" "${ons[*]}"
+printf '%-44s %s Gbit/s (runs: %s)\n' "flow logs off (median of $ROUNDS)" "$m_off" "${offs[*]}" \
+  "flow logs on, accept+reject (median of $ROUNDS)" "$m_on" "${ons[*]}"
 echo "ratio flow logs on / off: $(python3 -c "print('%.2f' % ($m_on / $m_off))")"
 echo "records written: $(grep -c ACCEPT "$tmp/flows.log" || true) ACCEPT, $(grep -c REJECT "$tmp/flows.log" || true) REJECT"
