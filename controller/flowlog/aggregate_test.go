@@ -181,6 +181,38 @@ func TestAggregation(t *testing.T) {
 	}
 }
 
+// A daemon that restarts finds counting flows learned before it: it
+// reports only what they count from then on, never what its predecessor did.
+func TestRestartCountsFromWhereItFound(t *testing.T) {
+	r, _ := testRun(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	r.started = t0
+	for _, w := range r.windows {
+		w.start = t0
+	}
+	old := flowKey{dir: Ingress, port: 3, t: tuple{proto: 6, src: netip.MustParseAddr("10.0.1.10"), dst: netip.MustParseAddr("10.0.2.10"), sport: 40001, dport: 5432}}
+	fresh := old
+	fresh.t.sport = 40002
+	r.read(old, 1000, 100000, t0.Add(-time.Minute), t0, t0.Add(2*time.Second)) // learned a minute before the start
+	r.read(fresh, 10, 1000, t0.Add(time.Second), t0, t0.Add(2*time.Second))    // learned after it
+	r.read(old, 1004, 100400, t0.Add(-time.Minute), t0.Add(2*time.Second), t0.Add(4*time.Second))
+	var got []*Record
+	for _, w := range r.windows {
+		if w.log.Accepts() {
+			got = w.take(t0.Add(5 * time.Second))
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("records %+v", got)
+	}
+	for _, rec := range got {
+		want := map[uint16][2]uint64{40001: {4, 400}, 40002: {10, 1000}}[rec.SrcPort]
+		if rec.Packets != want[0] || rec.Bytes != want[1] {
+			t.Errorf("%d: %d packets %d bytes, want %v", rec.SrcPort, rec.Packets, rec.Bytes, want)
+		}
+	}
+}
+
 func TestDelta(t *testing.T) {
 	if p, b := delta(counts{packets: 10, bytes: 100}, 15, 160); p != 5 || b != 60 {
 		t.Errorf("delta %d %d", p, b)

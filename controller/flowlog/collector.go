@@ -331,25 +331,30 @@ func (r *run) poll(ctx context.Context, now time.Time) {
 			continue
 		}
 		seen[k] = true
-		from := prev
-		created := now.Add(-time.Duration(s.DurationSec) * time.Second)
-		if created.After(from) {
-			from = created
-		}
-		if _, known := r.last[k]; !known && created.Before(r.started.Add(-time.Second)) {
-			// Learned before this daemon started: what it counted until
-			// now was the previous daemon's to report (or is lost with
-			// it); count from here on, never twice.
-			r.last[k] = counts{packets: s.Packets, bytes: s.Bytes, at: now, rule: r.acceptRule(k)}
-			continue
-		}
-		r.counted(k, s.Packets, s.Bytes, from, now, false)
+		r.read(k, s.Packets, s.Bytes, now.Add(-time.Duration(s.DurationSec)*time.Second), prev, now)
 	}
 	for k := range r.last {
 		if !seen[k] {
 			delete(r.last, k) // gone without a flow-removed (ovs-vswitchd restarted)
 		}
 	}
+}
+
+// read takes one counting flow's counters, read at now (the previous poll
+// was at prev; the flow was learned at created).
+func (r *run) read(k flowKey, packets, bytes uint64, created, prev, now time.Time) {
+	if _, known := r.last[k]; !known && created.Before(r.started.Add(-time.Second)) {
+		// Learned before this daemon started: what it counted until now
+		// was the previous daemon's to report (or is lost with it); count
+		// from here on, never twice.
+		r.last[k] = counts{packets: packets, bytes: bytes, at: now, rule: r.acceptRule(k)}
+		return
+	}
+	from := prev
+	if created.After(from) {
+		from = created
+	}
+	r.counted(k, packets, bytes, from, now, false)
 }
 
 // keyOf reads a counting flow's key from its table and match.
