@@ -312,6 +312,55 @@ func TestFlowLogs(t *testing.T) {
 		}
 	})
 
+	t.Run("accepted http, exact counts", func(t *testing.T) {
+		// A short connection (curl, a dozen packets): every packet counts,
+		// the first one too (counted by the learning flow, given to the
+		// flow it made), both ways, as tcpdump in db1 sees them.
+		inNSBackground(t, br, "db1", "timeout", "60", "python3", "-m", "http.server", "5201")
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(inNS(t, br, "db1", 10*time.Second, "ss", "-ltn").Stdout, ":5201 "); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the http server in db1 does not listen")
+			}
+		}
+		cap := filepath.Join(dir, "http.pcap")
+		dump := inNSBackground(t, br, "db1", "timeout", "-s", "INT", "6", "tcpdump", "-i", "eth0", "-n", "-s", "96", "-w", cap, "tcp port 5201")
+		time.Sleep(time.Second)
+		r := inNS(t, br, "web1", 20*time.Second, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", "http://10.40.2.10:5201/")
+		var code, sport int
+		if _, err := fmt.Sscan(r.Stdout, &code, &sport); err != nil || code != 200 {
+			t.Fatalf("curl: %q %s", r.Stdout, r.Stderr)
+		}
+		ended := time.Now()
+		select {
+		case <-dump.done:
+		case <-time.After(15 * time.Second):
+			t.Fatal("tcpdump did not stop")
+		}
+		frames := func(filter string) (n, bytes int64) {
+			out := sh(t, fmt.Sprintf("tcpdump -n -e -r %s '%s' 2>/dev/null | "+
+				`awk '{for(i=1;i<=NF;i++) if($i=="length"){sub(":","",$(i+1)); s+=$(i+1); break}} END{print NR, s+0}'`, cap, filter)).Stdout
+			fmt.Sscan(out, &n, &bytes)
+			return n, bytes
+		}
+		time.Sleep(limit - time.Since(ended))
+		recs := readFlowLog(t, text)
+		for _, c := range []struct {
+			src, dst     string
+			sport, dport int
+			filter       string
+		}{
+			{"10.40.1.10", "10.40.2.10", sport, 5201, fmt.Sprintf("src host 10.40.1.10 and src port %d", sport)},
+			{"10.40.2.10", "10.40.1.10", 5201, sport, fmt.Sprintf("src host 10.40.2.10 and dst port %d", sport)},
+		} {
+			rec, _ := flowSum(recs, "ACCEPT", c.src, c.dst, c.sport, c.dport)
+			n, b := frames(c.filter)
+			t.Logf("%s:%d -> %s:%d: log %d packets %d bytes, tcpdump %d frames %d bytes", c.src, c.sport, c.dst, c.dport, rec.Packets, rec.Bytes, n, b)
+			if n == 0 || rec.Packets != n || rec.Bytes != b {
+				t.Errorf("%s:%d -> %s:%d: log %d packets %d bytes, tcpdump in db1 %d frames %d bytes", c.src, c.sport, c.dst, c.dport, rec.Packets, rec.Bytes, n, b)
+			}
+		}
+	})
+
 	reject := func(t *testing.T, port int, sport int, rule string) {
 		r := inNS(t, br, "web1", 20*time.Second, "python3", script, "10.40.1.10", "10.40.2.10", strconv.Itoa(port), "3", strconv.Itoa(sport), "1")
 		if r.Code != 0 {

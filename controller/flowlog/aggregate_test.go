@@ -233,3 +233,57 @@ func readLines(t *testing.T, path string) []string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// The first packet of a flow is counted by the learning flow (the learned
+// one counts from the second): a poll gives it to the flows that appeared,
+// shared within their port, direction and protocol.
+func TestFirstPackets(t *testing.T) {
+	r, _ := testRun(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, w := range r.windows {
+		w.start = t0
+	}
+	k := flowKey{dir: Ingress, port: 3, t: tuple{proto: 6, src: netip.MustParseAddr("10.0.1.10"), dst: netip.MustParseAddr("10.0.2.10"), sport: 40003, dport: 5432}}
+	k2 := k
+	k2.t.sport = 40004
+	udp := k
+	udp.t.proto = 17
+	if !r.read(k, 9, 900, t0.Add(time.Second), t0, t0.Add(2*time.Second)) || !r.read(k2, 4, 400, t0.Add(time.Second), t0, t0.Add(2*time.Second)) {
+		t.Fatal("new flows not reported as new")
+	}
+	if r.read(k, 10, 1000, t0.Add(time.Second), t0.Add(2*time.Second), t0.Add(3*time.Second)) {
+		t.Error("a known flow reported as new")
+	}
+	// Two SYNs (74 bytes each) on the tcp learning flow; a udp one, with no new udp flow to take it.
+	firsts := map[learnGroup]counts{groupOf(k): {packets: 2, bytes: 148}, groupOf(udp): {packets: 1, bytes: 60}}
+	fresh := map[learnGroup][]newFlow{groupOf(k): {{k, t0.Add(time.Second)}, {k2, t0.Add(time.Second)}}}
+	r.firstPackets(firsts, fresh, t0.Add(2*time.Second))
+	var recs []*Record
+	for _, w := range r.windows {
+		if w.log.Accepts() {
+			recs = w.take(t0.Add(5 * time.Second))
+		}
+	}
+	got := map[uint16][2]uint64{}
+	for _, rec := range recs {
+		got[rec.SrcPort] = [2]uint64{rec.Packets, rec.Bytes}
+	}
+	if want := map[uint16][2]uint64{40003: {11, 1074}, 40004: {5, 474}}; len(got) != 2 || got[40003] != want[40003] || got[40004] != want[40004] {
+		t.Errorf("records %v, want %v", got, want)
+	}
+	// OVS credits the learning flow a poll late: the new flow waits for it.
+	k5 := k
+	k5.t.sport = 40005
+	r.read(k5, 3, 300, t0.Add(6*time.Second), t0.Add(5*time.Second), t0.Add(7*time.Second))
+	r.firstPackets(map[learnGroup]counts{}, map[learnGroup][]newFlow{groupOf(k5): {{k5, t0.Add(6 * time.Second)}}}, t0.Add(7*time.Second))
+	r.firstPackets(map[learnGroup]counts{groupOf(k5): {packets: 1, bytes: 74}}, nil, t0.Add(9*time.Second))
+	r.firstPackets(map[learnGroup]counts{groupOf(k5): {packets: 1, bytes: 74}}, nil, t0.Add(11*time.Second)) // nobody waits any more
+	for _, w := range r.windows {
+		if w.log.Accepts() {
+			recs = w.take(t0.Add(12 * time.Second))
+		}
+	}
+	if len(recs) != 1 || recs[0].SrcPort != 40005 || recs[0].Packets != 4 || recs[0].Bytes != 374 {
+		t.Errorf("records after a late first packet: %+v", recs)
+	}
+}

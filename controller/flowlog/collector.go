@@ -138,8 +138,12 @@ type run struct {
 	ifaces  map[uint32]*iface
 	windows map[string]*window // by resolved path
 	last    map[flowKey]counts
-	lastAt  time.Time // the previous poll
-	started time.Time // counting flows older than this were counted by an earlier daemon
+	// learning are the learning flows' last counts: their packets are the
+	// first packets of flows (the learned flow counts from the second).
+	learning map[learnGroup]counts
+	awaiting map[learnGroup][]newFlow // new flows whose first packets were not credited yet
+	lastAt   time.Time                // the previous poll
+	started  time.Time                // counting flows older than this were counted by an earlier daemon
 }
 
 // flowKey names one learned counting flow: its table's direction, the
@@ -154,7 +158,7 @@ type flowKey struct {
 // and closes the files.
 func (c *Collector) Run(ctx context.Context) {
 	now := time.Now()
-	r := &run{c: c, windows: map[string]*window{}, last: map[flowKey]counts{}, ifaces: map[uint32]*iface{}, lastAt: now, started: now}
+	r := &run{c: c, windows: map[string]*window{}, last: map[flowKey]counts{}, learning: map[learnGroup]counts{}, ifaces: map[uint32]*iface{}, lastAt: now, started: now}
 	tick := time.NewTimer(time.Second)
 	defer tick.Stop()
 	for {
@@ -180,9 +184,11 @@ func (c *Collector) Run(ctx context.Context) {
 	}
 }
 
-// period is how often counters are read: half the shortest interval, 1 to 10 s.
+// period is how often counters are read: half the shortest interval, 1 to
+// 5 s (half the counting flows' idle timeout, so that every counting flow is
+// read at least once before it expires).
 func (r *run) period() time.Duration {
-	p := 10 * time.Second
+	p := flows.FlowLogIdleTimeout * time.Second / 2
 	for _, w := range r.windows {
 		p = min(p, time.Duration(w.log.Interval)*time.Second/2)
 	}
@@ -305,25 +311,62 @@ func (r *run) write(w *window, recs []*Record) {
 	}
 }
 
-// poll reads the learned counting flows and adds what each counted since
-// the last poll.
+// learnGroup is what one learning flow covers: a direction, a port, and a
+// protocol (6, 17, or 0 for the others).
+type learnGroup struct {
+	dir   string
+	port  uint32
+	proto uint8
+}
+
+func groupOf(k flowKey) learnGroup {
+	g := learnGroup{dir: k.dir, port: k.port}
+	if k.t.proto == flows.ProtoTCP || k.t.proto == flows.ProtoUDP {
+		g.proto = k.t.proto
+	}
+	return g
+}
+
+// poll reads the counting tables and adds what each learned flow counted
+// since the last poll, and the first packets (counted by the learning
+// flows) to the flows that appeared since.
 func (r *run) poll(ctx context.Context, now time.Time) {
 	prev := r.lastAt
 	r.lastAt = now
 	if r.conn == nil || len(r.ifaces) == 0 {
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	stats, err := r.conn.DumpFlows(dctx, ofconn.FlowFilter{TableID: ofconn.TableAll, Cookie: flows.FlowLogCookie, CookieMask: flows.FlowLogCookieMask})
-	cancel()
-	if err != nil {
-		r.c.o.Log.Warn("cannot read flow-log counters", "event", "flow_log_poll_failed", "err", err)
-		return
+	var stats []ofconn.FlowStat
+	for _, tb := range flows.FlowLogTables {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := r.conn.DumpFlows(dctx, ofconn.FlowFilter{TableID: tb.ID})
+		cancel()
+		if err != nil {
+			r.c.o.Log.Warn("cannot read flow-log counters", "event", "flow_log_poll_failed", "err", err)
+			return
+		}
+		stats = append(stats, st...)
 	}
 	seen := make(map[flowKey]bool, len(stats))
+	firsts := map[learnGroup]counts{} // what each learning flow counted since the last poll
+	fresh := map[learnGroup][]newFlow{}
 	for _, s := range stats {
 		m, err := s.Match()
 		if err != nil {
+			continue
+		}
+		if flows.IsOurs(s.Cookie) {
+			if g, ok := learnGroupOf(s.TableID, m); ok {
+				last, known := r.learning[g]
+				r.learning[g] = counts{packets: s.Packets, bytes: s.Bytes}
+				if known {
+					dp, db := delta(last, s.Packets, s.Bytes)
+					firsts[g] = counts{packets: dp, bytes: db}
+				}
+			}
+			continue
+		}
+		if s.Cookie&flows.FlowLogCookieMask != flows.FlowLogCookie {
 			continue
 		}
 		k, ok := keyOf(s.TableID, m)
@@ -331,30 +374,107 @@ func (r *run) poll(ctx context.Context, now time.Time) {
 			continue
 		}
 		seen[k] = true
-		r.read(k, s.Packets, s.Bytes, now.Add(-time.Duration(s.DurationSec)*time.Second), prev, now)
+		created := now.Add(-time.Duration(s.DurationSec) * time.Second)
+		if r.read(k, s.Packets, s.Bytes, created, prev, now) {
+			since := created
+			if prev.After(since) {
+				since = prev
+			}
+			fresh[groupOf(k)] = append(fresh[groupOf(k)], newFlow{k, since})
+		}
 	}
 	for k := range r.last {
 		if !seen[k] {
 			delete(r.last, k) // gone without a flow-removed (ovs-vswitchd restarted)
 		}
 	}
+	r.firstPackets(firsts, fresh, now)
+}
+
+// firstPackets gives the first packets that learning flows counted to the
+// flows learned since, shared evenly within a group (exact when one flow of
+// a port, direction and protocol appeared, or when all first packets had one
+// size, like TCP SYNs). OVS may credit a learning flow a poll later than its
+// learned flow appears (the datapath's counts reach OpenFlow rules when a
+// revalidator pushes them): new flows that got nothing wait one more poll.
+// First packets with no flow to take them (it came and went between two
+// polls) are not reported.
+func (r *run) firstPackets(firsts map[learnGroup]counts, fresh map[learnGroup][]newFlow, now time.Time) {
+	next := map[learnGroup][]newFlow{}
+	groups := map[learnGroup]bool{}
+	for g := range fresh {
+		groups[g] = true
+	}
+	for g := range r.awaiting {
+		groups[g] = true
+	}
+	for g := range groups {
+		waited := len(r.awaiting[g])
+		cands := append(append([]newFlow(nil), r.awaiting[g]...), fresh[g]...)
+		f := firsts[g]
+		n := min(uint64(len(cands)), f.packets)
+		for i := uint64(0); i < n; i++ {
+			p, b := f.packets/n, f.bytes/n
+			if i == 0 {
+				p, b = p+f.packets%n, b+f.bytes%n
+			}
+			nf := cands[i]
+			r.emit(nf.k, r.acceptRuleOf(nf.k), p, b, nf.since, now)
+		}
+		for i := max(int(n), waited); i < len(cands); i++ {
+			next[g] = append(next[g], cands[i]) // new in this poll: one more chance
+		}
+	}
+	r.awaiting = next
+}
+
+// newFlow is a counting flow first read in this poll, learned at since
+// (or before the previous poll, since then).
+type newFlow struct {
+	k     flowKey
+	since time.Time
+}
+
+// acceptRuleOf is the rule found when the flow was first read, or found now.
+func (r *run) acceptRuleOf(k flowKey) string {
+	if c, ok := r.last[k]; ok {
+		return c.rule
+	}
+	return r.acceptRule(k)
+}
+
+// learnGroupOf reads a learning flow's group from its table and match.
+func learnGroupOf(table uint8, m ofconn.Fields) (learnGroup, bool) {
+	g := learnGroup{proto: m.IPProto}
+	switch table {
+	case flows.TFlowLogEgress.ID:
+		g.dir, g.port = Egress, m.Regs[flows.RegSrcPort.Reg]&0xffff
+	case flows.TFlowLogIngress.ID:
+		g.dir, g.port = Ingress, m.Regs[flows.RegDstPort.Reg]&0xffff
+	default:
+		return g, false
+	}
+	return g, m.HasRegs != 0 && !m.IPSrc.IsValid() // a learned flow has addresses
 }
 
 // read takes one counting flow's counters, read at now (the previous poll
-// was at prev; the flow was learned at created).
-func (r *run) read(k flowKey, packets, bytes uint64, created, prev, now time.Time) {
-	if _, known := r.last[k]; !known && created.Before(r.started.Add(-time.Second)) {
+// was at prev; the flow was learned at created). It reports whether the flow
+// is new to this daemon (and not learned before it started).
+func (r *run) read(k flowKey, packets, bytes uint64, created, prev, now time.Time) bool {
+	_, known := r.last[k]
+	if !known && created.Before(r.started.Add(-time.Second)) {
 		// Learned before this daemon started: what it counted until now
 		// was the previous daemon's to report (or is lost with it); count
 		// from here on, never twice.
 		r.last[k] = counts{packets: packets, bytes: bytes, at: now, rule: r.acceptRule(k)}
-		return
+		return false
 	}
 	from := prev
 	if created.After(from) {
 		from = created
 	}
 	r.counted(k, packets, bytes, from, now, false)
+	return !known
 }
 
 // keyOf reads a counting flow's key from its table and match.
@@ -392,14 +512,20 @@ func (r *run) counted(k flowKey, packets, bytes uint64, from, to time.Time, remo
 	if removed && prev.rule == "" {
 		prev.rule = r.acceptRule(k)
 	}
+	r.emit(k, prev.rule, dp, db, from, to)
+}
+
+// emit adds packets and bytes of an accepted flow, seen between from and
+// to, to the records of its interface's flow logs.
+func (r *run) emit(k flowKey, rule string, packets, bytes uint64, from, to time.Time) {
 	ifc := r.ifaces[k.port]
 	if ifc == nil {
 		return
 	}
-	rec := r.record(ifc, k.dir, k.t, Accept, prev.rule)
+	rec := r.record(ifc, k.dir, k.t, Accept, rule)
 	for _, w := range ifc.logs {
 		if w.log.Accepts() {
-			w.add(recKey{ifc.name, k.dir, k.t, Accept}, rec, dp, db, from, to, 0)
+			w.add(recKey{ifc.name, k.dir, k.t, Accept}, rec, packets, bytes, from, to, 0)
 		}
 	}
 }
