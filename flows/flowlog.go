@@ -51,8 +51,9 @@ const (
 	FlowLogCookie      uint64 = 0xA6F1 << 48
 	FlowLogCookieMask  uint64 = 0xFFFF << 48
 	FlowLogIdleTimeout        = 10 // seconds without a packet before a counting flow goes (and is reported)
-	// ControllerMaxLen is how much of a rejected packet the controller gets:
-	// enough for Ethernet, IPv4 with options, and the TCP header.
+	// ControllerMaxLen is how much of a rejected packet the controller asks
+	// for: Ethernet, IPv4 with options and the TCP header. (OVS 3.1 keeps no
+	// packet buffers and sends the whole frame anyway.)
 	ControllerMaxLen = 128
 )
 
