@@ -12,7 +12,7 @@ import (
 
 // aliasAllowance is how many nodes aliases may add beyond those the file
 // spells out: enough for any real reuse of anchors, and it stops "billion
-// laughs" files before viper or the walk expand them.
+// laughs" files before the walk expands them.
 const aliasAllowance = 1 << 16
 
 // tooLarge reports whether root, with aliases expanded, has more than
@@ -102,7 +102,7 @@ func (w *walker) mapping(n *yaml.Node, v reflect.Value, path string) {
 	for _, f := range fs {
 		val, ok := seen[f.key]
 		if !ok {
-			// Viper may have filled it from a key we rejected (e.g. "Name").
+			// Only what the file says: a field set before (a reused value) is cleared.
 			v.Field(f.index).SetZero()
 		}
 		if !f.required {
@@ -153,8 +153,8 @@ func (w *walker) value(n *yaml.Node, v reflect.Value, path string, keys map[stri
 		w.list(n, v, path, keys, key)
 		return true
 	case t.Kind() == reflect.String:
-		// Any scalar is its text as written: `ports: 80` is "80". (viper's
-		// weak typing would turn `name: 0x1f` into "31".)
+		// Any scalar is its text as written: `ports: 80` is "80" (a weakly
+		// typed decoder would turn `name: 0x1f` into "31").
 		if n.Kind != yaml.ScalarNode {
 			return w.mismatch(n, v, path, "a string")
 		}
@@ -197,7 +197,7 @@ func (w *walker) list(n *yaml.Node, v reflect.Value, path string, keys map[strin
 		}
 		ev := reflect.New(elem).Elem()
 		if i < v.Len() {
-			ev.Set(v.Index(i)) // keep viper's value; the walk overwrites what the node sets
+			ev.Set(v.Index(i)) // keep what is there; the walk overwrites what the node sets
 		}
 		if !w.value(item, ev, p, nil, "") {
 			continue

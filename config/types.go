@@ -34,8 +34,8 @@ const (
 	ActionDeny  = "deny"
 )
 
-// Struct tags: `mapstructure` names the YAML key (viper decodes with it, and
-// the strict node walk uses it too); `cfg` marks keys that are "required" and
+// Struct tags: `mapstructure` names the YAML key (the strict node walk in
+// decode.go reads it); `cfg` marks keys that are "required" and
 // the key that names list elements in paths ("label").
 
 // Topology is a whole topology file.
