@@ -81,12 +81,11 @@ type daemon struct {
 	lost     bool       // the controller connection dropped since the last apply
 	invalid  bool       // the file on disk was invalid when last read
 
-	// installed is d.flows while the daemon knows the bridge holds exactly
-	// it over installedOn: an edit then sends its diff without a dump of
-	// every flow. Any doubt (a failed apply, drift, a lost connection)
-	// clears it.
-	installed   *flows.Set
-	installedOn *ofconn.Conn
+	// flowsOn is the connection over which the bridge is known to hold
+	// exactly d.flows: an edit then sends its diff without a dump of every
+	// flow. Any doubt (an apply under way or failed, drift, a lost
+	// connection) makes it nil.
+	flowsOn *ofconn.Conn
 
 	// db is the daemon's one OVSDB client, for its whole life: libovsdb
 	// keeps its cache current through the monitor and reconnects by itself
@@ -267,7 +266,7 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			d.conn = nil
 			d.metricsConn(nil)
 			d.flowLog.SetConn(nil)
-			d.lost, d.installed = true, nil
+			d.lost, d.flowsOn = true, nil
 			d.schedule(reconnectGrace)
 		case name := <-links:
 			if d.isInternalPort(name) && portCheck == nil {
@@ -357,10 +356,10 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, applyTimeout)
 	s := &session{Daemon: true, Conn: d.liveConn()}
-	if d.installed != nil && s.Conn != nil && s.Conn == d.installedOn {
-		s.Installed = d.installed
+	if s.Conn != nil && s.Conn == d.flowsOn {
+		s.Installed = d.flows
 	}
-	d.installed = nil // until this apply succeeds
+	d.flowsOn = nil // until this apply succeeds
 	var sum *Summary
 	err := d.connectOVSDB(actx)
 	if err == nil {
@@ -387,7 +386,7 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	}
 	d.failures, d.applied, d.lost, d.flows = 0, true, false, s.Flows
 	d.flowLog.Update(d.topo, s.Flows)
-	d.installed, d.installedOn = s.Flows, s.Conn
+	d.flowsOn = s.Conn
 	d.metricsApplied(why, start, nil)
 	via := "controller connection"
 	if s.Conn == nil {

@@ -100,7 +100,7 @@ func (d *daemon) check(ctx context.Context) drift {
 // that one never goes missing), then apply adds what is missing and deletes
 // the flows it does not want.
 func (d *daemon) repair(ctx context.Context, dr drift) {
-	d.installed = nil // the bridge does not hold what the daemon installed
+	d.flowsOn = nil // the bridge does not hold what the daemon installed
 	if len(dr.misplaced) > 0 && d.flows != nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := d.withConn(rctx, func(conn *ofconn.Conn) error {

@@ -47,7 +47,7 @@ func diffFlows(set *flows.Set, installed []ofconn.FlowStat) flowDiff {
 // SyncFlows makes the bridge's vpcctl flows equal to set (see syncFlows) and
 // says how many flows it added and deleted.
 func SyncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (added, deleted int, err error) {
-	d, err := syncFlows(ctx, conn, set)
+	d, err := syncFlows(ctx, conn, nil, set)
 	return len(d.Add), len(d.Delete), err
 }
 
@@ -55,10 +55,18 @@ func SyncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (added, d
 // the dataplane never sees a half-updated pipeline, and an unchanged set sends
 // no flow-mod at all. Deletes go first so a flow replaced in the same slot is
 // not removed after its replacement is added (they have different cookies anyway).
-func syncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (flowDiff, error) {
-	installed, err := conn.DumpFlows(ctx, ofconn.FlowFilter{TableID: ofconn.TableAll, Cookie: flows.CookieMarker, CookieMask: flows.CookieMarkerMask})
-	if err != nil {
-		return flowDiff{}, fmt.Errorf("reading installed flows: %w", err)
+// prev, when not nil, is the set the caller knows the bridge holds (see
+// SyncFlowsFrom): the bridge is then not read.
+func syncFlows(ctx context.Context, conn *ofconn.Conn, prev, set *flows.Set) (flowDiff, error) {
+	var installed []ofconn.FlowStat
+	if prev != nil {
+		installed = statsOf(prev)
+	} else {
+		var err error
+		installed, err = conn.DumpFlows(ctx, ofconn.FlowFilter{TableID: ofconn.TableAll, Cookie: flows.CookieMarker, CookieMask: flows.CookieMarkerMask})
+		if err != nil {
+			return flowDiff{}, fmt.Errorf("reading installed flows: %w", err)
+		}
 	}
 	d := diffFlows(set, installed)
 	return d, sendDiff(ctx, conn, d)
@@ -70,8 +78,8 @@ func syncFlows(ctx context.Context, conn *ofconn.Conn, set *flows.Set) (flowDiff
 // reading the bridge: an edit costs its diff, not a dump of every flow. It
 // says how many flows it added and deleted.
 func SyncFlowsFrom(ctx context.Context, conn *ofconn.Conn, prev, set *flows.Set) (added, deleted int, err error) {
-	d := diffFlows(set, statsOf(prev))
-	return len(d.Add), len(d.Delete), sendDiff(ctx, conn, d)
+	d, err := syncFlows(ctx, conn, prev, set)
+	return len(d.Add), len(d.Delete), err
 }
 
 // statsOf is a set as a flow dump of a bridge holding exactly it would be.

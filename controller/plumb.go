@@ -166,11 +166,7 @@ func compileAndSync(ctx context.Context, sw *stopwatch, conn *ofconn.Conn, t *co
 		return nil, flowDiff{}, fmt.Errorf("compiling flows: %w", err)
 	}
 	sw.lap("compile")
-	if installed != nil {
-		d := diffFlows(set, statsOf(installed))
-		return set, d, sendDiff(ctx, conn, d)
-	}
-	d, err := syncFlows(ctx, conn, set)
+	d, err := syncFlows(ctx, conn, installed, set)
 	return set, d, err
 }
 
