@@ -24,6 +24,10 @@ const (
 
 	AttachVeth     = "veth"
 	AttachInternal = "internal"
+	// AttachTrunk: a veth whose host end is no OVS port; its frames reach
+	// the bridge through the bridge's one trunk port, tagged (eBPF), so
+	// ovs-vswitchd does not poll one more port per instance.
+	AttachTrunk = "trunk"
 
 	ProtoTCP  = "tcp"
 	ProtoUDP  = "udp"

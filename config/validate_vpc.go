@@ -160,7 +160,7 @@ func (c *checker) instances(v *VPC) {
 			}
 			seen[g] = true
 		}
-		c.oneOf(i.Pos, "attach", i.Attach, AttachVeth, AttachInternal)
+		c.oneOf(i.Pos, "attach", i.Attach, AttachVeth, AttachInternal, AttachTrunk)
 	}
 }
 

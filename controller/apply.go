@@ -106,6 +106,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	if err != nil {
 		return nil, err
 	}
+	existing = withTrunkRecords(existing)
 	keepAddresses(t, existing)
 	atts := attachments(t, existing)
 	sw.lap("ports read")
@@ -159,7 +160,11 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	if err != nil {
 		return nil, err
 	}
-	sum.Instances = len(atts)
+	for _, a := range atts {
+		if a.Attach != attachTrunkPort {
+			sum.Instances++
+		}
+	}
 	sum.OVSDBWrites = db.Writes() - writes
 	o.Log.Info("applied", "bridge", t.Bridge, "summary", sum.String())
 	return sum, nil

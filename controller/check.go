@@ -27,7 +27,7 @@ func Check(ctx context.Context, o Options, t *config.Topology, live bool) ([]*re
 		return nil, err
 	}
 	defer db.Close()
-	ports, err := db.ListPorts(ctx, t.Bridge)
+	ports, err := listPorts(ctx, db, t.Bridge)
 	if err != nil {
 		return nil, fmt.Errorf("bridge %s (apply the file before check --live): %w", t.Bridge, err)
 	}

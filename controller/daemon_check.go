@@ -234,6 +234,9 @@ func (d *daemon) portsDrift(ctx context.Context) string {
 func (d *daemon) setTopology(topo *config.Topology, raw []byte) {
 	d.topo, d.raw, d.internal, d.ports = topo, raw, nil, nil
 	for _, a := range attachments(topo, nil) {
+		if !a.isPort() {
+			continue // trunk instances come through the trunk port
+		}
 		d.ports = append(d.ports, a.Port)
 		if a.Attach == "internal" {
 			d.internal = append(d.internal, a.Port)

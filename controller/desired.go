@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 
 	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/flowlog"
@@ -40,6 +41,10 @@ type attachment struct {
 	OfportRequest     int
 	// recorded: the keyPlumbed external id of the instance's existing port.
 	recorded string
+	// VLAN is a trunk instance's tag on the trunk (attach: trunk).
+	VLAN uint16
+	// trunks are the trunk instances a trunk port records.
+	trunks []*attachment
 }
 
 func (a *attachment) externalIDs() map[string]string {
@@ -47,7 +52,16 @@ func (a *attachment) externalIDs() map[string]string {
 		keyInstance: a.Name, keyVPC: a.VPC, keySubnet: a.Subnet,
 		keyIP: a.Addr.Addr().String(), keyMAC: a.MAC.String(), keyAttach: a.Attach,
 	}
-	if a.Attach == "veth" {
+	switch a.Attach {
+	case attachTrunkPort:
+		ids = map[string]string{keyAttach: a.Attach}
+		for _, t := range a.trunks {
+			ids[keyTrunkRecord+t.Port] = trunkRecord(t.externalIDs())
+		}
+	case attachTrunk:
+		ids[keyVLAN] = strconv.Itoa(int(a.VLAN))
+		ids[keyPlumbed] = a.vethSpec().Digest()
+	case "veth":
 		ids[keyPlumbed] = a.vethSpec().Digest()
 	}
 	return ids
@@ -81,6 +95,9 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 	recorded := map[string]string{}
 	for _, p := range existing {
 		recorded[p.Name] = p.ExternalIDs[keyPlumbed]
+		if p.Type == attachTrunk {
+			continue // not a port (trunkRecords)
+		}
 		n := p.OfportRequest
 		if n <= 0 {
 			n = p.Ofport
@@ -131,8 +148,14 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 			})
 		}
 	}
+	if trunks := assignVLANs(out, existing); len(trunks) > 0 {
+		out = append(out, trunkPortAttachment(t.Bridge, trunks))
+	}
 	for _, a := range out {
 		a.recorded = recorded[a.Port]
+		if !a.isPort() {
+			continue
+		}
 		if n, ok := have[a.Port]; ok {
 			a.OfportRequest = n
 		} else if a.OfportRequest == 0 {
@@ -184,6 +207,11 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 		byName[a.VPC+"/"+a.Name] = a
 	}
 	ft := &flows.Topology{External: externalTopology(t, atts, ofports, extra[":external"])}
+	for _, a := range atts {
+		if a.Attach == attachTrunkPort {
+			ft.Trunk = uint32(ofports[a.Port])
+		}
+	}
 	for _, v := range t.VPCs {
 		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name), NATZone: extra[":nat:"+v.Name]}
 		natID := map[string]uint16{}
@@ -207,7 +235,7 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 				}
 				a := byName[v.Name+"/"+in.Name]
 				fs.Instances = append(fs.Instances, flows.Instance{
-					Name: in.Name, Port: uint32(ofports[a.Port]), MAC: a.MAC, IP: in.Addr, Groups: in.SecurityGroups,
+					Name: in.Name, Port: uint32(ofports[a.Port]), VLAN: a.VLAN, MAC: a.MAC, IP: in.Addr, Groups: in.SecurityGroups,
 					PublicIP: in.PublicAddr, Forward: !in.CheckSourceDest(), FlowLog: flowlog.Traffic(v, in),
 				})
 			}

@@ -63,6 +63,7 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 	if err != nil {
 		return err
 	}
+	ports = withTrunkRecords(ports)
 	var errs []error
 	errs = append(errs, db.DeleteBridge(ctx, bridge))
 	// Return only once ovs-vswitchd has let go of the ports' devices.
@@ -79,7 +80,7 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 // an internal port (normally gone with its OVS port).
 func deleteHostEnd(p ovsdb.PortInfo) error {
 	switch p.Type {
-	case "":
+	case "", attachTrunk:
 		return host.DeleteVeth(p.Name)
 	case "internal":
 		return host.DeleteLeftoverTap(p.Name)

@@ -167,7 +167,7 @@ func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", file, err)
 	}
-	ports, err := db.ListPorts(ctx, b.Name)
+	ports, err := listPorts(ctx, db, b.Name)
 	if err != nil {
 		return nil, nil, err
 	}

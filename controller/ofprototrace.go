@@ -25,11 +25,14 @@ type dpResult struct {
 	Drop    bool   // the final datapath actions are "drop"
 	NAT     int    // index in Steps of the first ct(...nat...) flow, -1 when none
 	Final   string // the last "Datapath actions:" line
+	VLAN    int    // the tag the datapath pushes last (to a trunk instance), 0 when none
 }
 
 var (
 	traceFlowLine = regexp.MustCompile(`^\s*(\d+)\. (.*?),? ?priority (\d+), cookie (0x[0-9a-f]+)$`)
 	traceOutPort  = regexp.MustCompile(`-> output port is (\d+)`)
+	traceOutput   = regexp.MustCompile(`^output:(\d+)$`)
+	tracePushVLAN = regexp.MustCompile(`push_vlan\(vid=(\d+)`)
 )
 
 // parseOfprotoTrace reads the text of `ofproto/trace`: the flows hit in
@@ -51,11 +54,18 @@ func parseOfprotoTrace(text string) dpResult {
 		case strings.HasPrefix(trimmed, "Datapath actions:"):
 			r.Final = strings.TrimSpace(strings.TrimPrefix(trimmed, "Datapath actions:"))
 			cur = nil
+			r.VLAN = 0
+			for _, m := range tracePushVLAN.FindAllStringSubmatch(r.Final, -1) {
+				r.VLAN, _ = strconv.Atoi(m[1])
+			}
 		case traceOutPort.MatchString(trimmed):
 			m := traceOutPort.FindStringSubmatch(trimmed)
 			r.OutPort, _ = strconv.Atoi(m[1])
 		case cur != nil && trimmed != "" && !strings.HasPrefix(trimmed, "->") && !strings.HasPrefix(line, "Final flow") && !strings.HasPrefix(line, "Megaflow"):
 			cur.Actions = append(cur.Actions, trimmed)
+			if m := traceOutput.FindStringSubmatch(trimmed); m != nil {
+				r.OutPort, _ = strconv.Atoi(m[1])
+			}
 			if strings.HasPrefix(trimmed, "ct(") && strings.Contains(trimmed, "nat") && r.NAT < 0 {
 				r.NAT = len(r.Steps) - 1
 			}

@@ -58,7 +58,7 @@ func MakePlan(ctx context.Context, o Options, t *config.Topology) (*Plan, error)
 	}
 	defer db.Close()
 	p := &Plan{Bridge: t.Bridge, AddInstances: []string{}, RemoveInstances: []string{}, AddFlows: []PlanFlows{}, DeleteFlows: []PlanFlows{}}
-	existing, err := db.ListPorts(ctx, t.Bridge)
+	existing, err := listPorts(ctx, db, t.Bridge)
 	switch {
 	case errors.Is(err, ovsdb.ErrNotFound):
 		p.NewBridge = true

@@ -39,13 +39,18 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		o.Log.Debug("plumb", "bridge", bridge, "phase", what, "took", time.Since(start))
 		start = time.Now()
 	}
-	var veths, internals, hostPorts []*attachment
+	var veths, internals, hostPorts, trunks []*attachment
+	var trunkPort *attachment
 	for _, a := range atts {
 		switch a.Attach {
 		case "host":
 			hostPorts = append(hostPorts, a)
 		case "internal":
 			internals = append(internals, a)
+		case attachTrunk:
+			trunks = append(trunks, a)
+		case attachTrunkPort:
+			trunkPort = a
 		default:
 			veths = append(veths, a)
 		}
@@ -56,7 +61,7 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	// One look at the host's links for all chunks: each chunk changes only
 	// its own instances' links.
 	var snap *host.HostLinks
-	if len(veths) > 0 {
+	if len(veths)+len(trunks) > 0 {
 		var err error
 		if snap, err = host.DumpHostLinks(); err != nil {
 			return nil, changes, err
@@ -70,6 +75,14 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		}
 	}
 	phase("veths")
+	if trunkPort != nil {
+		c, err := plumbTrunk(ctx, db, bridge, snap, trunkPort, trunks, workers, o.Verify)
+		changes += c
+		if err != nil {
+			return nil, changes, err
+		}
+		phase("trunk")
+	}
 	// 2. Internal ports' namespaces (OVS makes their devices).
 	nsNames := make([]string, len(internals))
 	for i, a := range internals {
@@ -90,12 +103,17 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	for _, a := range append(internals, hostPorts...) {
 		ports = append(ports, a.portSpec())
 	}
+	if trunkPort != nil {
+		ports = append(ports, trunkPort.portSpec())
+	}
 	if _, err := db.EnsurePorts(ctx, bridge, ports); err != nil {
 		return nil, changes, err
 	}
-	names := make([]string, len(atts))
-	for i, a := range atts {
-		names[i] = a.Port
+	names := make([]string, 0, len(atts))
+	for _, a := range atts {
+		if a.isPort() {
+			names = append(names, a.Port)
+		}
 	}
 	phase("ovsdb ports")
 	wctx, cancel := context.WithTimeout(ctx, ofportWait)
@@ -103,6 +121,9 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	ofports, err := db.WaitOfports(wctx, names)
 	if err != nil {
 		return nil, changes, err
+	}
+	for _, a := range trunks {
+		ofports[a.Port] = int(flows.TrunkPort(a.VLAN))
 	}
 	phase("ofports")
 	// 4. Internal ports into their namespaces; the host's port configured.
@@ -141,13 +162,15 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 func plannedOfports(atts []*attachment, existing []ovsdb.PortInfo) map[string]int {
 	have := make(map[string]int, len(existing))
 	for _, p := range existing {
-		if p.Ofport > 0 {
+		if p.Ofport > 0 && p.Type != attachTrunk {
 			have[p.Name] = p.Ofport
 		}
 	}
 	out := make(map[string]int, len(atts))
 	for _, a := range atts {
-		if n, ok := have[a.Port]; ok {
+		if a.VLAN != 0 {
+			out[a.Port] = int(flows.TrunkPort(a.VLAN))
+		} else if n, ok := have[a.Port]; ok {
 			out[a.Port] = n
 		} else {
 			out[a.Port] = a.OfportRequest
@@ -241,6 +264,9 @@ func plumbVeths(ctx context.Context, db *ovsdb.Client, bridge string, snap *host
 
 func (a *attachment) portSpec() ovsdb.PortSpec {
 	ps := ovsdb.PortSpec{Name: a.Port, ExternalIDs: a.externalIDs(), OfportRequest: a.OfportRequest}
+	if a.Attach == attachTrunkPort {
+		ps.SyncPrefix = keyTrunkRecord
+	}
 	if a.Attach == "internal" || a.Attach == "host" {
 		ps.Type = "internal"
 	}
@@ -291,7 +317,9 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	wantPort := map[string]bool{}
 	wantNS := map[string]bool{}
 	for _, a := range atts {
-		wantPort[a.Port] = true
+		if a.isPort() {
+			wantPort[a.Port] = true
+		}
 		if a.Namespace != "" {
 			wantNS[a.Namespace] = true
 		}
@@ -299,6 +327,12 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	var stale []ovsdb.PortInfo
 	var names []string
 	for _, p := range existing {
+		if p.Type == attachTrunk { // a record on the trunk port (trunkRecords)
+			if !wantHostEnd(atts, p.Name) {
+				stale = append(stale, p)
+			}
+			continue
+		}
 		if !wantPort[p.Name] {
 			stale = append(stale, p)
 			names = append(names, p.Name)

@@ -42,7 +42,8 @@ type InstanceStatus struct {
 	Namespace string `json:"namespace"` // "" for the external gateway's port in the host namespace
 	Port      string `json:"port"`
 	Ofport    int    `json:"ofport"`
-	State     string `json:"state"` // up | no-namespace | port-error: ...
+	VLAN      int    `json:"vlan,omitempty"` // attach: trunk: its tag on the trunk port (Ofport)
+	State     string `json:"state"`          // up | no-namespace | port-error: ...
 	Workload  string `json:"workload,omitempty"`
 }
 
@@ -61,19 +62,31 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 	st := &Status{Bridges: []BridgeStatus{}}
 	for _, b := range bridges {
 		bs := BridgeStatus{Name: b.Name, File: b.ExternalIDs[keyFile], Datapath: b.DatapathType, Instances: []InstanceStatus{}}
-		ports, err := db.ListPorts(ctx, b.Name)
+		ports, err := listPorts(ctx, db, b.Name)
 		if errors.Is(err, ovsdb.ErrNotFound) {
 			continue // removed since it was listed (another vpcctl's destroy)
 		}
 		if err != nil {
 			return nil, err
 		}
+		trunkOfport := 0
+		for _, p := range ports {
+			if p.ExternalIDs[keyAttach] == attachTrunkPort {
+				trunkOfport = p.Ofport
+			}
+		}
 		for _, p := range ports {
 			id := p.ExternalIDs
+			if id[keyAttach] == attachTrunkPort {
+				continue // the trunk instances' shared port, not an instance
+			}
 			is := InstanceStatus{
 				Name: id[keyInstance], VPC: id[keyVPC], Subnet: id[keySubnet], IP: id[keyIP], MAC: id[keyMAC],
 				Attach: id[keyAttach], Port: p.Name, Ofport: p.Ofport,
 				Namespace: host.NamespaceName(b.Name, id[keyInstance]),
+			}
+			if p.Type == attachTrunk {
+				is.Ofport, is.VLAN = trunkOfport, p.Ofport&0xfff
 			}
 			if is.Attach == "host" {
 				is.Namespace = "" // external.attach: host: the port is in the host namespace

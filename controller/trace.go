@@ -91,7 +91,7 @@ func Trace(ctx context.Context, o Options, req TraceRequest) (*TraceResult, erro
 	} else {
 		conn = m.Connect(from, p)
 	}
-	ports, err := db.ListPorts(ctx, b.Name)
+	ports, err := listPorts(ctx, db, b.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +214,9 @@ func compareHop(th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortI
 		default:
 			want := portOf(to, att)
 			th.Agree = want != 0 && dp.OutPort == want
+			if p := att[endpointName(to)]; p.Type == attachTrunk { // and with its tag
+				th.Agree = th.Agree && dp.VLAN == p.Ofport&0xfff
+			}
 		}
 	}
 	if !th.Agree && th.Why == "" {
@@ -281,14 +284,25 @@ func portsByName(ports []ovsdb.PortInfo) map[string]ovsdb.PortInfo {
 		if n := p.ExternalIDs[keyInstance]; n != "" {
 			m[n] = p
 		}
+		if p.ExternalIDs[keyAttach] == attachTrunkPort {
+			m[trunkAttachName] = p
+		}
 	}
 	return m
 }
 
-func portOf(e *reach.Endpoint, att map[string]ovsdb.PortInfo) int {
-	name := e.Name
+// endpointName is the name an endpoint's port is found by (portsByName).
+func endpointName(e *reach.Endpoint) string {
 	if e.Kind == "host-port" {
-		name = hostPortName
+		return hostPortName
+	}
+	return e.Name
+}
+
+func portOf(e *reach.Endpoint, att map[string]ovsdb.PortInfo) int {
+	name := endpointName(e)
+	if att[name].Type == attachTrunk { // leaves through the trunk (with its tag)
+		return att[trunkAttachName].Ofport
 	}
 	return att[name].Ofport
 }
@@ -326,6 +340,9 @@ func dpFlow(t *config.Topology, sender *reach.Endpoint, p reach.Packet, reply bo
 		return "", fmt.Errorf("no MAC for the next hop of %s", p)
 	}
 	f := fmt.Sprintf("in_port=%d,dl_src=%s,dl_dst=%s,", port.Ofport, src, dst)
+	if port.Type == attachTrunk { // the trunk, with the sender's tag
+		f = fmt.Sprintf("in_port=%d,dl_vlan=%d,dl_src=%s,dl_dst=%s,", att[trunkAttachName].Ofport, port.Ofport&0xfff, src, dst)
+	}
 	switch p.Proto {
 	case config.ProtoICMP:
 		typ := 8

@@ -69,7 +69,22 @@ var (
 	actSetARPReply     = setField(fArpOp, "2", u16(ARPReply))
 	actOutputInPort    = act("IN_PORT", func() (of.Action, error) { return of.NewActionOutput(of.P_IN_PORT), nil })
 	actDecTTL          = act("dec_ttl", func() (of.Action, error) { return of.NewActionDecNwTtl(), nil })
+	actPopVLAN         = act("pop_vlan", func() (of.Action, error) { return of.NewActionPopVlan(), nil })
+	actPushVLAN        = act("push_vlan:0x8100", func() (of.Action, error) { return of.NewActionPushVlan(0x8100), nil })
 )
+
+// PopVLAN removes the 802.1Q tag (nothing when there is none).
+func PopVLAN() Action { return actPopVLAN }
+
+// PushVLAN adds an 802.1Q tag (VLAN id 0 until SetVLANID).
+func PushVLAN() Action { return actPushVLAN }
+
+// SetVLANID sets the VLAN id of the frame's tag.
+func SetVLANID(vid uint16) Action {
+	return act("set_field:"+itoa(uint64(0x1000|vid))+"->vlan_vid", func() (of.Action, error) {
+		return of.NewActionSetField(*of.NewVlanIdField(vid, nil)), nil
+	})
+}
 
 // Output sends the packet to a port.
 func Output(port uint32) Action {

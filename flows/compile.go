@@ -30,13 +30,14 @@ func compile(t *Topology, ids tableIDs) (*Set, error) {
 			fs = append(fs, subnetFlows(v, s)...)
 			fs = append(fs, routeFlows(t, v, s)...)
 			for ii := range s.Instances {
-				fs = append(fs, instanceFlows(v, s, &s.Instances[ii])...)
+				fs = append(fs, instanceFlows(v, s, &s.Instances[ii], t.Trunk)...)
 			}
 			fs = append(fs, naclFlows(v, s)...)
 		}
 	}
 	fs = append(fs, <-sgFlows...)
 	fs = append(fs, flowLogFlows(t)...)
+	fs = append(fs, trunkFlows(t)...)
 	set, err := newSet(fs, ids)
 	if err != nil {
 		return nil, err

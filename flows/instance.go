@@ -5,12 +5,19 @@ import "net/netip"
 // instanceFlows attach one instance: its port is classified into its VPC, may
 // send only from its own MAC and IP, has its address answered by ARP flows,
 // and receives what is addressed to its MAC within its VPC.
-func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
+//
+// A trunk instance (i.VLAN) is the trunk port with its tag; it receives
+// through trunkOutput.
+func instanceFlows(v *VPC, s *Subnet, i *Instance, trunk uint32) []*Flow {
 	owner := instanceOwner(v, i)
 	vpc := uint32(v.ID)
-	fromPort := Match{}.InPort(i.Port).EthSrc(i.MAC)
-	return own(CatInstance, owner, []*Flow{
-		{Table: TClassifier, Priority: PrioNormal, Match: Match{}.InPort(i.Port),
+	port, prio := Match{}.InPort(i.Port), PrioNormal
+	if i.VLAN != 0 {
+		port, prio = Match{}.InPort(trunk).VLANID(i.VLAN), PrioTagged
+	}
+	fromPort := port.EthSrc(i.MAC)
+	fs := []*Flow{
+		{Table: TClassifier, Priority: prio, Match: port,
 			Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegZone, vpc), LoadReg(RegSrcPort, i.Port), LoadReg(RegSrcSubnet, uint32(s.ID))}, Goto: TPortSecurity},
 		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthIPv4).IPSrc(srcCheck(i)),
 			Goto: TARPResponder},
@@ -23,7 +30,11 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
 			Actions: []Action{SetEthSrc(v.RouterMAC), SetEthDst(i.MAC), DecTTL()}, Goto: TL2Lookup},
 		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
 			Actions: []Action{LoadReg(RegDstPort, i.Port), LoadReg(RegDstSubnet, uint32(s.ID)), LoadReg(RegDstVPC, vpc)}, Goto: TCtLookup},
-	})
+	}
+	if i.VLAN != 0 {
+		fs = append(fs, trunkOutput(trunk, i)...)
+	}
+	return own(CatInstance, owner, fs)
 }
 
 // srcCheck is the source prefix an instance may send from: its own address,

@@ -159,6 +159,12 @@ func (m Match) VLANTagged() Match {
 	return m.with(item(&fVlanTCI, u16(0x1000), u16(0x1000), "vlan_tci=0x1000/0x1000"))
 }
 
+// VLANID matches frames tagged with VLAN id vid: on the trunk, the tag
+// stands for the trunk instance that sent the frame.
+func (m Match) VLANID(vid uint16) Match {
+	return m.with(item(&fVlanTCI, u16(0x1000|vid), u16(0x1fff), "dl_vlan="+itoa(uint64(vid))))
+}
+
 // ARPOp matches the ARP opcode (needs EthType(EthARP)).
 func (m Match) ARPOp(op uint16) Match {
 	return m.with(item(&fArpOp, u16(op), nil, fmt.Sprintf("arp_op=%d", op)))

@@ -12,6 +12,9 @@ type Topology struct {
 	VPCs []VPC
 	// External is the simulated internet beyond the gateways; nil when none.
 	External *External
+	// Trunk is the OpenFlow port of the bridge's trunk, through which every
+	// trunk instance (Instance.VLAN) comes and goes; 0 when there is none.
+	Trunk uint32
 }
 
 // External is the external network: a flat segment inside the bridge with
@@ -138,7 +141,10 @@ type Subnet struct {
 // Instance is one attached namespace.
 type Instance struct {
 	Name string
-	Port uint32 // OpenFlow port number of its attachment
+	Port uint32 // OpenFlow port number of its attachment; TrunkPort(VLAN) on the trunk
+	// VLAN is a trunk instance's 802.1Q tag on the trunk (Topology.Trunk),
+	// which stands for its port; 0 for an instance with a port of its own.
+	VLAN uint16
 	MAC  net.HardwareAddr
 	IP   netip.Addr
 	// Groups are the security groups the instance is in.

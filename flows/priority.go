@@ -8,4 +8,7 @@ const (
 	PrioNormal  uint16 = 200
 	PrioHigh    uint16 = 300
 	PrioHighest uint16 = 400
+	// PrioTagged classifies a trunk instance by its tag, above the
+	// Classifier's drop of every other tagged frame.
+	PrioTagged uint16 = 500
 )

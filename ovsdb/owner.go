@@ -3,6 +3,7 @@ package ovsdb
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
@@ -33,7 +34,20 @@ func withOwner(ids map[string]string) map[string]string {
 // other part of vpcctl) may keep their own keys there. Nil when nothing
 // differs.
 func mapSetMutations(field *map[string]string, cur, want map[string]string) []model.Mutation {
-	var stale []string
+	return mapSyncMutations(field, cur, want, "")
+}
+
+// mapSyncMutations is mapSetMutations that also deletes the keys of cur
+// starting with prefix that want lacks ("" deletes none).
+func mapSyncMutations(field *map[string]string, cur, want map[string]string, prefix string) []model.Mutation {
+	var stale, gone []string
+	if prefix != "" {
+		for k := range cur {
+			if _, ok := want[k]; !ok && strings.HasPrefix(k, prefix) {
+				gone = append(gone, k)
+			}
+		}
+	}
 	changed := map[string]string{}
 	for k, v := range want {
 		old, ok := cur[k]
@@ -45,7 +59,8 @@ func mapSetMutations(field *map[string]string, cur, want map[string]string) []mo
 		}
 		changed[k] = v
 	}
-	if len(changed) == 0 {
+	stale = append(stale, gone...)
+	if len(changed) == 0 && len(stale) == 0 {
 		return nil
 	}
 	var muts []model.Mutation
@@ -53,6 +68,9 @@ func mapSetMutations(field *map[string]string, cur, want map[string]string) []mo
 		slices.Sort(stale)
 		// An insert into a map never replaces an existing key: delete first.
 		muts = append(muts, model.Mutation{Field: field, Mutator: ovsdb.MutateOperationDelete, Value: stale})
+	}
+	if len(changed) == 0 {
+		return muts
 	}
 	return append(muts, model.Mutation{Field: field, Mutator: ovsdb.MutateOperationInsert, Value: changed})
 }

@@ -28,6 +28,10 @@ type PortSpec struct {
 	// (1-65279) so it stays the same across restarts; 0 = no preference
 	// (a number asked for earlier is kept).
 	OfportRequest int
+	// SyncPrefix: external ids starting with it that ExternalIDs lacks are
+	// deleted ("" deletes none). The trunk port keeps one record per trunk
+	// instance this way.
+	SyncPrefix string
 }
 
 func (s PortSpec) validate() error {
@@ -161,7 +165,7 @@ func (c *Client) updatePortIfaceOps(p *vswitchd.Port, iface *vswitchd.Interface,
 		ops = append(ops, upd...)
 	}
 	want := withOwner(spec.ExternalIDs)
-	if muts := mapSetMutations(&im.ExternalIDs, iface.ExternalIDs, want); muts != nil {
+	if muts := mapSyncMutations(&im.ExternalIDs, iface.ExternalIDs, want, spec.SyncPrefix); muts != nil {
 		mut, err := c.cli.Where(im).Mutate(im, muts...)
 		if err != nil {
 			return nil, fmt.Errorf("build interface mutation: %w", err)
@@ -169,7 +173,7 @@ func (c *Client) updatePortIfaceOps(p *vswitchd.Port, iface *vswitchd.Interface,
 		ops = append(ops, mut...)
 	}
 	pm := &vswitchd.Port{UUID: p.UUID}
-	if muts := mapSetMutations(&pm.ExternalIDs, p.ExternalIDs, want); muts != nil {
+	if muts := mapSyncMutations(&pm.ExternalIDs, p.ExternalIDs, want, spec.SyncPrefix); muts != nil {
 		mut, err := c.cli.Where(pm).Mutate(pm, muts...)
 		if err != nil {
 			return nil, fmt.Errorf("build port mutation: %w", err)

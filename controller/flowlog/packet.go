@@ -15,8 +15,11 @@ type tuple struct {
 
 // parseFrame reads the tuple and TCP flags of an Ethernet frame holding
 // IPv4 (possibly truncated after the transport header); ok is false for
-// anything else.
+// anything else. A frame of a trunk instance still carries its 802.1Q tag.
 func parseFrame(b []byte) (t tuple, flags uint8, ok bool) {
+	if len(b) >= 18 && binary.BigEndian.Uint16(b[12:14]) == 0x8100 {
+		b = append(b[:12:12], b[16:]...)
+	}
 	if len(b) < 14+20 || binary.BigEndian.Uint16(b[12:14]) != 0x0800 {
 		return t, 0, false
 	}

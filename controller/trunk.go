@@ -1,0 +1,221 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/host"
+	"github.com/vpcctl/vpcctl/controller/host/tctag"
+	"github.com/vpcctl/vpcctl/flows"
+	"github.com/vpcctl/vpcctl/ovsdb"
+)
+
+// Trunk instances (attach: trunk) are no OVS ports: one trunk port per
+// bridge carries them all, each tagged with its VLAN id (package tctag).
+// Their records, which a veth instance keeps on its own port, live on the
+// trunk port: one external id per instance, keyTrunkRecord + host end name,
+// whose value holds the same keys URL-encoded (without "vpcctl-").
+const (
+	attachTrunk     = config.AttachTrunk
+	attachTrunkPort = "trunk-port"
+	keyTrunkRecord  = "vpcctl-trunk:"
+	keyVLAN         = "vpcctl-vlan"
+	trunkAttachName = "/trunk"
+)
+
+// trunkRecords are the trunk instances recorded on the bridge's trunk port,
+// as the ports they stand for: named by their host end, of type "trunk",
+// numbered flows.TrunkPort(vlan).
+func trunkRecords(existing []ovsdb.PortInfo) []ovsdb.PortInfo {
+	var out []ovsdb.PortInfo
+	for _, p := range existing {
+		if p.ExternalIDs[keyAttach] != attachTrunkPort {
+			continue
+		}
+		for k, v := range p.ExternalIDs {
+			name, ok := strings.CutPrefix(k, keyTrunkRecord)
+			if !ok {
+				continue
+			}
+			vals, err := url.ParseQuery(v)
+			if err != nil {
+				continue
+			}
+			ids := make(map[string]string, len(vals))
+			for key := range vals {
+				ids["vpcctl-"+key] = vals.Get(key)
+			}
+			vid, err := strconv.ParseUint(ids[keyVLAN], 10, 16)
+			if err != nil || vid == 0 || vid > 4094 {
+				continue
+			}
+			out = append(out, ovsdb.PortInfo{Name: name, Type: attachTrunk, Ofport: int(flows.TrunkPort(uint16(vid))), ExternalIDs: ids})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// listPorts is db.ListPorts with the trunk instances' records added.
+func listPorts(ctx context.Context, db *ovsdb.Client, bridge string) ([]ovsdb.PortInfo, error) {
+	ports, err := db.ListPorts(ctx, bridge)
+	return withTrunkRecords(ports), err
+}
+
+// withTrunkRecords is existing with the trunk instances' records added.
+func withTrunkRecords(existing []ovsdb.PortInfo) []ovsdb.PortInfo {
+	recs := trunkRecords(existing)
+	if len(recs) == 0 {
+		return existing
+	}
+	return append(append(make([]ovsdb.PortInfo, 0, len(existing)+len(recs)), existing...), recs...)
+}
+
+// trunkRecord encodes an instance's external ids for the trunk port.
+func trunkRecord(ids map[string]string) string {
+	vals := url.Values{}
+	for k, v := range ids {
+		vals.Set(strings.TrimPrefix(k, "vpcctl-"), v)
+	}
+	return vals.Encode()
+}
+
+// assignVLANs gives every trunk attachment its VLAN id: the one recorded,
+// else one derived from its VPC and name (the next free one on a clash,
+// new instances taken in name order), so that ids never depend on the
+// file's order and never move once given.
+func assignVLANs(atts []*attachment, existing []ovsdb.PortInfo) []*attachment {
+	rec := map[string]uint16{}
+	for _, p := range existing {
+		if p.Type == attachTrunk && p.Ofport > 0 {
+			rec[p.Name] = uint16(p.Ofport) &^ uint16(flows.TrunkPort(0))
+		}
+	}
+	used := map[uint16]bool{}
+	var trunks, fresh []*attachment
+	for _, a := range atts {
+		if a.Attach != attachTrunk {
+			continue
+		}
+		trunks = append(trunks, a)
+		if vid, ok := rec[a.Port]; ok && !used[vid] {
+			a.VLAN, used[vid] = vid, true
+		} else {
+			fresh = append(fresh, a)
+		}
+	}
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].VPC+"/"+fresh[i].Name < fresh[j].VPC+"/"+fresh[j].Name })
+	for _, a := range fresh {
+		sum := sha256.Sum256([]byte(a.VPC + "/" + a.Name))
+		vid := uint16(binary.BigEndian.Uint32(sum[:4])%4094) + 1
+		for used[vid] {
+			vid = vid%4094 + 1
+		}
+		a.VLAN, used[vid] = vid, true
+	}
+	return trunks
+}
+
+// trunkPortAttachment is the bridge's trunk port, holding the records of trunks.
+func trunkPortAttachment(bridge string, trunks []*attachment) *attachment {
+	ovsEnd, _ := host.TrunkNames(bridge)
+	return &attachment{Name: trunkAttachName, Port: ovsEnd, Attach: attachTrunkPort, trunks: trunks}
+}
+
+// isPort: the attachment is an OVS port of its own (trunk instances are not).
+func (a *attachment) isPort() bool { return a.Attach != attachTrunk }
+
+// maxTrunkInstances is how many VLAN ids one trunk has.
+const maxTrunkInstances = 4094
+
+// plumbTrunk makes the trunk veth pair and its program, the trunk
+// instances' namespaces and veths, and tags each host end with its VLAN id;
+// map entries of host ends no longer on the trunk go. The trunk's OVS port
+// is left to the caller (with the other ports of the apply). A trunk veth
+// that had to be re-created loses its stale OVS port first.
+func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host.HostLinks, trunkPort *attachment, insts []*attachment, workers int, verify bool) (int, error) {
+	if len(insts) > maxTrunkInstances {
+		return 0, fmt.Errorf("%d trunk instances on bridge %s: one trunk holds at most %d", len(insts), bridge, maxTrunkInstances)
+	}
+	changes := 0
+	ovsEnd, kernelEnd := host.TrunkNames(bridge)
+	index, recreated, err := host.EnsureTrunkVeth(ovsEnd, kernelEnd)
+	if err != nil {
+		return changes, fmt.Errorf("trunk of %s: %w", bridge, err)
+	}
+	if recreated {
+		changes++
+		if db.HasPort(ctx, trunkPort.Port) {
+			if _, err := db.DeletePorts(ctx, bridge, []string{trunkPort.Port}); err != nil {
+				return changes, err
+			}
+			if err := waitApplied(ctx, db); err != nil {
+				return changes, err
+			}
+		}
+	}
+	tr, loaded, err := tctag.Ensure(index)
+	if err != nil {
+		return changes, fmt.Errorf("trunk of %s: %w", bridge, err)
+	}
+	defer tr.Close()
+	if loaded {
+		changes++
+	}
+	specs := make([]host.VethSpec, len(insts))
+	for i, a := range insts {
+		specs[i] = a.vethSpec()
+		specs[i].Recorded = !verify && a.recorded != "" && a.recorded == specs[i].Digest()
+	}
+	reps, created, errs := host.EnsureVethsFrom(snap, specs, workers, nil)
+	for i, rep := range reps {
+		if created[i] {
+			changes++
+		}
+		if rep.Changed {
+			changes++
+		}
+	}
+	if err := instanceErrors(insts, errs); err != nil {
+		return changes, err
+	}
+	keep := make(map[int]uint16, len(insts))
+	for i, a := range insts {
+		idx, err := host.LinkIndex(a.Port)
+		if err == nil {
+			var c bool
+			c, err = tr.Plug(idx, a.VLAN)
+			if c {
+				changes++
+			}
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		keep[idx] = a.VLAN
+	}
+	if err := instanceErrors(insts, errs); err != nil {
+		return changes, err
+	}
+	n, err := tr.Prune(keep)
+	return changes + n, err
+}
+
+// wantHostEnd: some attachment (a trunk instance, or one that became a
+// veth) still uses the host end name.
+func wantHostEnd(atts []*attachment, name string) bool {
+	for _, a := range atts {
+		if a.Port == name {
+			return true
+		}
+	}
+	return false
+}
