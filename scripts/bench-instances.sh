@@ -6,12 +6,16 @@
 # instance, an unchanged re-apply and destroy. Everything it makes has a
 # unique prefix and is removed on exit (on failure too).
 # Env: N (instances), SAMPLE (instances the shell loop really plumbs; its time
-# is scaled to N and the output says so; SAMPLE=N times the whole loop).
+# is scaled to N and the output says so; SAMPLE=N times the whole loop),
+# ATTACH (the instances' attach mode: veth, the default, or trunk: one OVS
+# port for them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin/vpcctl}
 N=${N:-1000}
 SAMPLE=${SAMPLE:-100}
+ATTACH=${ATTACH:-veth}
+case "$ATTACH" in veth|trunk) ;; *) echo "ATTACH must be veth or trunk" >&2; exit 2 ;; esac
 PROBES=20
 id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 br="bi$id"        # vpcctl bridge
@@ -40,7 +44,7 @@ topo() { # topo N FILE
     echo "  - name: scale"; echo "    cidr: 10.62.0.0/16"; echo "    subnets:"
     for s in 0 1 2 3; do echo "      - {name: s$s, cidr: 10.62.$((s * 16)).0/20}"; done
     echo "    instances:"
-    for ((i = 0; i < $1; i++)); do echo "      - {name: i$i, subnet: s$((i % 4)), ip: $(ipof $i)}"; done
+    for ((i = 0; i < $1; i++)); do echo "      - {name: i$i, subnet: s$((i % 4)), ip: $(ipof $i), attach: $ATTACH}"; done
   } > "$2"
 }
 
@@ -105,6 +109,7 @@ daemonapply=$(grep 'event=applied' "$tmp/daemon.log" | tail -1 | sed -n 's/.*dur
 kill -TERM "$dpid"; wait "$dpid" 2>/dev/null || true
 # ovs-vswitchd's own part: one veth added to the same bridge by ovs-vsctl
 # (which waits for ovs-vswitchd, as apply does), at N+1 ports.
+nports=$(($(ovs-vsctl list-ports "$br" | wc -l) + 1))
 ip link add "${sp}x" type veth peer name "${sp}y"
 t0=$(now); ovs-vsctl add-port "$br" "${sp}x"; vsadd=$(secs "$t0" "$(now)")
 ovs-vsctl del-port "$br" "${sp}x"; ip link del "${sp}x"
@@ -141,16 +146,16 @@ shell=$(python3 -c "print('%.2f' % (($t1 - $t0) * $N / $SAMPLE))")
 shellnote="measured"
 [ "$SAMPLE" -eq "$N" ] || shellnote="$SAMPLE of $N timed, x$(python3 -c "print('%g' % ($N / $SAMPLE))")"
 
-echo "Instances from nothing, $(date -u +%F), $(nproc) cores, kernel $(uname -r), $(ovs-vswitchd --version | head -1)"
+echo "Instances from nothing (attach: $ATTACH), $(date -u +%F), $(nproc) cores, kernel $(uname -r), $(ovs-vswitchd --version | head -1)"
 printf '%-58s %8s s\n' \
-  "vpcctl apply, $N instances" "$apply" \
+  "vpcctl apply, $N instances (attach: $ATTACH)" "$apply" \
   "vpcctl apply, $N instances, until $PROBES probes answer" "$reach" \
   "shell loop ip + ovs-vsctl, $N instances ($shellnote)" "$shell" \
   "vpcctl apply, unchanged" "$same" \
   "vpcctl apply, one instance added to $N" "$addone" \
   "vpcctl daemon, one added to $N: file replaced -> answers i0" "$daemonadd" \
   "vpcctl daemon, one added to $N: its apply" "$daemonapply" \
-  "ovs-vsctl add-port of one veth at $((N + 1)) ports" "$vsadd" \
+  "ovs-vsctl add-port of one veth at $nports ports" "$vsadd" \
   "vpcctl destroy, $((N + 1)) instances" "$destroy" \
   "vpcctl trace i0 i1 --tcp 80 (model + dataplane, both ways)" "$trace" \
   "ovs-appctl ofproto/trace of the same two packets" "$appctl"

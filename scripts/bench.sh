@@ -117,4 +117,5 @@ echo
 # Control plane at scale: 1,000 instances from nothing to reachable, next to
 # a shell loop of ip + ovs-vsctl; one instance added; destroy.
 ./scripts/bench-instances.sh
+echo; ATTACH=trunk ./scripts/bench-instances.sh
 echo; ./scripts/bench-ports.sh   # per-port cost: throughput vs idle instances/ports on the switch (2..1,000), vpcctl, NORMAL, Linux bridge
