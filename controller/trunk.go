@@ -188,10 +188,14 @@ func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host
 	}
 	keep := make(map[int]uint16, len(insts))
 	for i, a := range insts {
-		idx, err := host.LinkIndex(a.Port)
+		idx, err := snap.Index(a.Port), error(nil)
+		fresh := idx == 0 || created[i] || reps[i].Recreated
+		if fresh {
+			idx, err = host.LinkIndex(a.Port)
+		}
 		if err == nil {
 			var c bool
-			c, err = tr.Plug(idx, a.VLAN)
+			c, err = tr.Plug(idx, a.VLAN, specs[i].Recorded && !fresh && !reps[i].Changed)
 			if c {
 				changes++
 			}

@@ -38,6 +38,17 @@ func EnsureVeths(specs []VethSpec, workers int, hold func(i int) bool) (reports 
 // HostLinks is a snapshot of the host's links (one netlink dump).
 type HostLinks struct{ links map[string]dumpedLink }
 
+// Index is the ifindex the link had when dumped (0: there was none).
+func (s *HostLinks) Index(name string) int {
+	if s == nil {
+		return 0
+	}
+	if l, ok := s.links[name]; ok {
+		return l.Attrs().Index
+	}
+	return 0
+}
+
 // DumpHostLinks reads the host's links once, for EnsureVethsFrom calls that
 // each plumb other instances: with 1,000 links a dump costs ~50 ms of CPU.
 func DumpHostLinks() (*HostLinks, error) {
