@@ -74,6 +74,11 @@ type daemon struct {
 	raw      []byte           // its content
 	internal []string         // its OVS internal ports
 	ports    []string         // all its OVS ports
+	// trunkLinks are its trunk instances' host ends (no OVS ports: a
+	// deleted one shows only in the host's links).
+	trunkLinks []string
+	// verifyTrunk: the next apply reads every trunk instance's filter.
+	verifyTrunk bool
 
 	applied  bool       // the desired state was applied and nothing has disturbed it since
 	flows    *flows.Set // the flows the last successful apply installed
@@ -206,10 +211,10 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 }
 
 // run is the main loop; it returns when ctx ends.
-func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn.Conn, files <-chan bool, links <-chan string) {
+func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn.Conn, files <-chan bool, links <-chan linkEvent) {
 	check := time.NewTicker(do.CheckInterval)
 	defer check.Stop()
-	var debounce, portCheck, dbCheck <-chan time.Time
+	var debounce, portCheck, dbCheck, trunkCheck <-chan time.Time
 	for {
 		var connDone <-chan struct{}
 		if d.conn != nil {
@@ -268,10 +273,18 @@ func (d *daemon) run(ctx context.Context, do DaemonOptions, conns <-chan *ofconn
 			d.flowLog.SetConn(nil)
 			d.lost, d.flowsOn = true, nil
 			d.schedule(reconnectGrace)
-		case name := <-links:
-			if d.isInternalPort(name) && portCheck == nil {
+		case ev := <-links:
+			if !ev.gone && d.isInternalPort(ev.name) && portCheck == nil {
 				portCheck = time.After(portCheckDelay)
 			}
+			if ev.gone && d.applied && d.isTrunkLink(ev.name) && trunkCheck == nil {
+				trunkCheck = time.After(portCheckDelay)
+			}
+		case <-trunkCheck:
+			trunkCheck = nil
+			d.log.Warn("a trunk instance's link was deleted", "event", "drift")
+			d.verifyTrunk = true
+			d.apply(ctx, "trunk_link_gone")
 		case <-dbChanged:
 			// libovsdb's cache changed (anything, any bridge's): look at
 			// this bridge's ports, in the cache, a little later.
@@ -356,6 +369,8 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, applyTimeout)
 	s := &session{Daemon: true, Conn: d.liveConn()}
+	o := d.o
+	o.verifyTrunk, d.verifyTrunk = d.verifyTrunk, false
 	if s.Conn != nil && s.Conn == d.flowsOn {
 		s.Installed = d.flows
 	}
@@ -364,7 +379,7 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	err := d.connectOVSDB(actx)
 	if err == nil {
 		s.DB = d.db
-		sum, err = apply(actx, d.o, d.topo, s)
+		sum, err = apply(actx, o, d.topo, s)
 	}
 	cancel()
 	dur := time.Since(start).Round(time.Millisecond)

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/host"
 	"github.com/vpcctl/vpcctl/flows"
 	"github.com/vpcctl/vpcctl/flows/ofconn"
 	"github.com/vpcctl/vpcctl/ovsdb"
@@ -49,6 +50,9 @@ type drift struct {
 	// misplaced are installed flows a cookie diff (apply) cannot see: a
 	// desired cookie in another table than its flow's, or installed twice.
 	misplaced []flowKey
+	// trunk: a trunk instance lost its tag; the repair reads every trunk
+	// instance's tc filter (Options.verifyTrunk).
+	trunk bool
 }
 
 // flowKey names an installed flow the way the reconcile does: by cookie,
@@ -77,6 +81,9 @@ func (d *daemon) check(ctx context.Context) drift {
 	if reason := d.portsDrift(ctx); reason != "" {
 		return drift{reason: reason}
 	}
+	if reason := trunkDrift(ctx, d.db, d.topo); reason != "" {
+		return drift{reason: reason, trunk: true}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var dr drift
@@ -101,6 +108,7 @@ func (d *daemon) check(ctx context.Context) drift {
 // the flows it does not want.
 func (d *daemon) repair(ctx context.Context, dr drift) {
 	d.flowsOn = nil // the bridge does not hold what the daemon installed
+	d.verifyTrunk = d.verifyTrunk || dr.trunk
 	if len(dr.misplaced) > 0 && d.flows != nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := d.withConn(rctx, func(conn *ofconn.Conn) error {
@@ -232,9 +240,10 @@ func (d *daemon) portsDrift(ctx context.Context) string {
 
 // setTopology makes topo (read from raw) the desired state.
 func (d *daemon) setTopology(topo *config.Topology, raw []byte) {
-	d.topo, d.raw, d.internal, d.ports = topo, raw, nil, nil
+	d.topo, d.raw, d.internal, d.ports, d.trunkLinks = topo, raw, nil, nil, nil
 	for _, a := range attachments(topo, nil) {
 		if !a.isPort() {
+			d.trunkLinks = append(d.trunkLinks, a.Port)
 			continue // trunk instances come through the trunk port
 		}
 		d.ports = append(d.ports, a.Port)
@@ -242,6 +251,15 @@ func (d *daemon) setTopology(topo *config.Topology, raw []byte) {
 			d.internal = append(d.internal, a.Port)
 		}
 	}
+}
+
+// isTrunkLink: name is a trunk instance's host end or an end of the trunk.
+func (d *daemon) isTrunkLink(name string) bool {
+	if len(d.trunkLinks) == 0 {
+		return false
+	}
+	o, k := host.TrunkNames(d.bridge)
+	return name == o || name == k || slices.Contains(d.trunkLinks, name)
 }
 
 func (d *daemon) isInternalPort(name string) bool {

@@ -87,13 +87,20 @@ func watchFile(ctx context.Context, file string, log *slog.Logger) (<-chan bool,
 	return out, nil
 }
 
-// watchLinks reports the names of network devices that appear (or change)
-// in the daemon's namespace, the host's. After an ovs-vswitchd restart the
+// linkEvent is a network device of the host namespace that appeared or
+// changed, or (gone) was deleted.
+type linkEvent struct {
+	name string
+	gone bool
+}
+
+// watchLinks reports the network devices that appear, change or go in the
+// daemon's namespace, the host's. After an ovs-vswitchd restart the
 // userspace datapath re-creates each internal port as a fresh tap there;
 // the daemon moves it back into its instance's namespace. If the netlink
 // subscription fails (for example its buffer overflowed) it is renewed.
-func watchLinks(ctx context.Context, log *slog.Logger) <-chan string {
-	out := make(chan string, 64)
+func watchLinks(ctx context.Context, log *slog.Logger) <-chan linkEvent {
+	out := make(chan linkEvent, 64)
 	go func() {
 		for ctx.Err() == nil {
 			ch := make(chan netlink.LinkUpdate, 256)
@@ -108,11 +115,11 @@ func watchLinks(ctx context.Context, log *slog.Logger) <-chan string {
 				continue
 			}
 			for u := range ch { // closed when the subscription ends
-				if u.Header.Type != unix.RTM_NEWLINK || u.Link == nil {
+				if u.Header.Type != unix.RTM_NEWLINK && u.Header.Type != unix.RTM_DELLINK || u.Link == nil {
 					continue
 				}
 				select {
-				case out <- u.Link.Attrs().Name:
+				case out <- linkEvent{name: u.Link.Attrs().Name, gone: u.Header.Type == unix.RTM_DELLINK}:
 				default: // the main loop is busy; a periodic check catches up
 				}
 			}

@@ -20,6 +20,10 @@ type Options struct {
 	// Verify: look inside every instance's namespace, also those whose
 	// port records the plumbing they have and whose host end is intact.
 	Verify bool
+	// verifyTrunk: read every trunk instance's tc filter, also of those
+	// whose map entries and plumbing record are right (the daemon after it
+	// saw one missing).
+	verifyTrunk bool
 }
 
 func (o Options) withDefaults() Options {

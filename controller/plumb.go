@@ -76,7 +76,7 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	}
 	phase("veths")
 	if trunkPort != nil {
-		c, err := plumbTrunk(ctx, db, bridge, snap, trunkPort, trunks, workers, o.Verify)
+		c, err := plumbTrunk(ctx, db, bridge, snap, trunkPort, trunks, workers, o)
 		changes += c
 		if err != nil {
 			return nil, changes, err

@@ -140,7 +140,8 @@ const maxTrunkInstances = 4094
 // map entries of host ends no longer on the trunk go. The trunk's OVS port
 // is left to the caller (with the other ports of the apply). A trunk veth
 // that had to be re-created loses its stale OVS port first.
-func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host.HostLinks, trunkPort *attachment, insts []*attachment, workers int, verify bool) (int, error) {
+func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host.HostLinks, trunkPort *attachment, insts []*attachment, workers int, o Options) (int, error) {
+	verify := o.Verify
 	if len(insts) > maxTrunkInstances {
 		return 0, fmt.Errorf("%d trunk instances on bridge %s: one trunk holds at most %d", len(insts), bridge, maxTrunkInstances)
 	}
@@ -195,7 +196,7 @@ func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host
 		}
 		if err == nil {
 			var c bool
-			c, err = tr.Plug(idx, a.VLAN, specs[i].Recorded && !fresh && !reps[i].Changed)
+			c, err = tr.Plug(idx, a.VLAN, specs[i].Recorded && !fresh && !reps[i].Changed && !o.verifyTrunk)
 			if c {
 				changes++
 			}
@@ -222,4 +223,43 @@ func wantHostEnd(atts []*attachment, name string) bool {
 		}
 	}
 	return false
+}
+
+// trunkDrift says which trunk instances of the applied topology have lost
+// their tag (tc filter or map entry), or their host end: "" when none.
+// One netlink dump per instance: the daemon's periodic check only.
+func trunkDrift(ctx context.Context, db *ovsdb.Client, t *config.Topology) string {
+	existing, err := listPorts(ctx, db, t.Bridge)
+	if err != nil {
+		return ""
+	}
+	var insts []*attachment
+	for _, a := range attachments(t, existing) {
+		if a.Attach == attachTrunk {
+			insts = append(insts, a)
+		}
+	}
+	if len(insts) == 0 {
+		return ""
+	}
+	_, kernelEnd := host.TrunkNames(t.Bridge)
+	index, err := host.LinkIndex(kernelEnd)
+	if err != nil {
+		return "trunk: " + err.Error()
+	}
+	tr, err := tctag.Open(index)
+	if err != nil || tr == nil {
+		return fmt.Sprintf("trunk %s carries no program", kernelEnd)
+	}
+	defer tr.Close()
+	var lost []string
+	for _, a := range insts {
+		if idx, err := host.LinkIndex(a.Port); err != nil || !tr.Attached(idx, a.VLAN) {
+			lost = append(lost, a.Name)
+		}
+	}
+	if len(lost) > 0 {
+		return fmt.Sprintf("trunk instances %v lost their tag or host end", lost)
+	}
+	return ""
 }

@@ -2,7 +2,9 @@
 # Per-port cost of the userspace datapath: TCP throughput (iperf3) and ping
 # RTT between two namespaces while the switch holds N idle ports, for
 # (a) vpcctl, routed between two subnets of one VPC through security groups
-#     (N instances, the two measured ones included),
+#     (N instances, the two measured ones included), each instance its own
+#     OVS port (attach: veth),
+# (t) the same with attach: trunk (one OVS port for all the instances),
 # (b) a plain OVS bridge (datapath_type=netdev, NORMAL action) with N-2 idle
 #     veth ports plus the two namespaces, same subnet,
 # (c) a Linux bridge with N-2 idle veths plus the two namespaces,
@@ -184,8 +186,8 @@ allports() { vsctl list-br | while read -r b; do vsctl list-ports "$b"; done | w
 # vpcctl topology: VPC 10.82.0.0/16, subnets a (10.82.0.0/20, the server) and
 # b (10.82.16.0/20, the client), both in group "bench" (tcp 5201 and icmp from
 # the group); N-2 idle instances alternate between the subnets, no group.
-topo() { # topo N FILE
-  local i h
+topo() { # topo N FILE [ATTACH]
+  local i h a=${3:-veth}
   { echo "version: 1"; echo "bridge: $br"; echo "vpcs:"
     echo "  - name: ports"; echo "    cidr: 10.82.0.0/16"; echo "    subnets:"
     echo "      - {name: a, cidr: 10.82.0.0/20}"; echo "      - {name: b, cidr: 10.82.16.0/20}"
@@ -193,11 +195,11 @@ topo() { # topo N FILE
     echo "          - {protocol: tcp, ports: \"5201\", source_group: bench}"
     echo "          - {protocol: icmp, source_group: bench}"
     echo "    instances:"
-    echo "      - {name: srv, subnet: a, ip: 10.82.0.10, security_groups: [bench]}"
-    echo "      - {name: cli, subnet: b, ip: 10.82.16.10, security_groups: [bench]}"
+    echo "      - {name: srv, subnet: a, ip: 10.82.0.10, security_groups: [bench], attach: $a}"
+    echo "      - {name: cli, subnet: b, ip: 10.82.16.10, security_groups: [bench], attach: $a}"
     for ((i = 0; i < $1 - 2; i++)); do
       h=$((20 + i / 2))
-      echo "      - {name: i$i, subnet: $([ $((i % 2)) -eq 0 ] && echo a || echo b), ip: 10.82.$(( (i % 2) * 16 + h / 256 )).$(( h % 256 ))}"
+      echo "      - {name: i$i, subnet: $([ $((i % 2)) -eq 0 ] && echo a || echo b), ip: 10.82.$(( (i % 2) * 16 + h / 256 )).$(( h % 256 )), attach: $a}"
     done
   } > "$2"
 }
@@ -210,7 +212,7 @@ except Exception: print('-')" "$1" "$2"; }
 
 if [ "$OVS" = private ]; then startovs; else "$BIN" ovs up >/dev/null; fi
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A V VR NO NR LX LR VA NA BUILD
+declare -A V VR NO NR LX LR VA NA BUILD T TR TBUILD
 for n in $NS; do
   # (a) vpcctl
   topo "$n" "$tmp/topo.yaml"
@@ -223,6 +225,16 @@ for n in $NS; do
   V[$n]=$(iperf "vpcctl.$br.srv" 10.82.0.10 "vpcctl.$br.cli")
   VA[$n]=$(addport "$br")
   echo "N=$n vpcctl: ${V[$n]} Gbit/s, rtt ${VR[$n]} ms, add-port ${VA[$n]} s" >&2
+  teardown
+  # (t) vpcctl, attach: trunk
+  topo "$n" "$tmp/topo.yaml" trunk
+  t0=$(now)
+  "${H[@]}" "$BIN" apply -f "$tmp/topo.yaml" >/dev/null
+  TBUILD[$n]=$(python3 -c "print('%.1f' % ($(now) - $t0))")
+  echo "N=$n vpcctl trunk: applied in ${TBUILD[$n]} s (OVS ports: $(allports))" >&2
+  TR[$n]=$(rtt "vpcctl.$br.cli" 10.82.0.10)
+  T[$n]=$(iperf "vpcctl.$br.srv" 10.82.0.10 "vpcctl.$br.cli")
+  echo "N=$n vpcctl trunk: ${T[$n]} Gbit/s, rtt ${TR[$n]} ms" >&2
   teardown
   # (b) plain OVS bridge, NORMAL action
   vsctl add-br "$ob" -- set bridge "$ob" datapath_type=netdev
@@ -255,17 +267,20 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 first=${NS%% *}
 echo "Throughput vs idle ports on the switch: iperf3 TCP ${SECS}s (median of $RUNS), ping avg of $PINGS, $(date -u '+%F %H:%M') UTC,"
 echo "$(nproc) cores, kernel $(uname -r), $(ovs-vswitchd --version | head -1), OVS=$OVS, load average before/after: $load0 / $load1"
-echo "vpcctl: routed between two subnets, security groups (conntrack); NORMAL, Linux bridge: same subnet; ratios xN2 = to its own N=$first value"
-printf '%5s | %7s %6s %7s %5s | %7s %6s %7s | %7s %6s %7s | %8s %8s | %6s %6s\n' \
-  N vpcctl xN2 "rtt ms" "apply" NORMAL xN2 "rtt ms" Linux xN2 "rtt ms" vpc/Lin NORM/Lin "add-p" "add-p"
-printf '%5s | %7s %6s %7s %5s | %7s %6s %7s | %7s %6s %7s | %8s %8s | %6s %6s\n' \
-  "" Gbit/s "" "" s Gbit/s "" "" Gbit/s "" "" "" "" "vpc s" "NORM s"
+echo "vpcctl: routed between two subnets, security groups (conntrack), a port per instance (veth) or one trunk for all;"
+echo "NORMAL, Linux bridge: same subnet; ratios xN2 = to its own N=$first value"
+printf '%5s | %7s %6s %7s %5s | %7s %6s %7s %5s | %7s %6s %7s | %7s %6s %7s | %8s %8s %8s | %6s %6s\n' \
+  N vpcctl xN2 "rtt ms" "apply" trunk xN2 "rtt ms" "apply" NORMAL xN2 "rtt ms" Linux xN2 "rtt ms" vpc/Lin trunk/Lin NORM/Lin "add-p" "add-p"
+printf '%5s | %7s %6s %7s %5s | %7s %6s %7s %5s | %7s %6s %7s | %7s %6s %7s | %8s %8s %8s | %6s %6s\n' \
+  "" Gbit/s "" "" s Gbit/s "" "" s Gbit/s "" "" Gbit/s "" "" "" "" "" "vpc s" "NORM s"
 for n in $NS; do
-  printf '%5s | %7s %6s %7s %5s | %7s %6s %7s | %7s %6s %7s | %8s %8s | %6s %6s\n' "$n" \
+  printf '%5s | %7s %6s %7s %5s | %7s %6s %7s %5s | %7s %6s %7s | %7s %6s %7s | %8s %8s %8s | %6s %6s\n' "$n" \
     "${V[$n]}" "$(ratio "${V[$n]}" "${V[$first]}")" "${VR[$n]}" "${BUILD[$n]}" \
+    "${T[$n]}" "$(ratio "${T[$n]}" "${T[$first]}")" "${TR[$n]}" "${TBUILD[$n]}" \
     "${NO[$n]}" "$(ratio "${NO[$n]}" "${NO[$first]}")" "${NR[$n]}" \
     "${LX[$n]}" "$(ratio "${LX[$n]}" "${LX[$first]}")" "${LR[$n]}" \
-    "$(ratio "${V[$n]}" "${LX[$n]}")" "$(ratio "${NO[$n]}" "${LX[$n]}")" "${VA[$n]}" "${NA[$n]}"
+    "$(ratio "${V[$n]}" "${LX[$n]}")" "$(ratio "${T[$n]}" "${LX[$n]}")" "$(ratio "${NO[$n]}" "${LX[$n]}")" "${VA[$n]}" "${NA[$n]}"
 done
 last=${NS##* }
-echo "vpcctl at N=$last / N=$first: $(ratio "${V[$last]}" "${V[$first]}")   (issue 14 target >= 0.8)"
+echo "vpcctl (veth)  at N=$last / N=$first: $(ratio "${V[$last]}" "${V[$first]}")"
+echo "vpcctl (trunk) at N=$last / N=$first: $(ratio "${T[$last]}" "${T[$first]}")   (issue 14 target >= 0.8)"

@@ -175,6 +175,20 @@ func Ensure(index int) (*Trunk, bool, error) {
 	return t, true, nil
 }
 
+// Open finds the program on the trunk's kernel end without loading one:
+// nil when there is none.
+func Open(index int) (*Trunk, error) {
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return nil, err
+	}
+	t, err := find(nl, index)
+	if t == nil {
+		nl.Close()
+	}
+	return t, err
+}
+
 // find opens the program and map of the filter on the trunk's kernel end;
 // nil when there is none of this release.
 func find(nl *netlink.Handle, index int) (*Trunk, error) {
