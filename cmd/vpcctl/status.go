@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -69,8 +70,12 @@ func printStatus(w io.Writer, st *controller.Status) error {
 			if ns == "" {
 				ns = "(host)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
-				i.Name, orDash(i.VPC), i.Subnet, i.IP, i.MAC, ns, i.Port, i.Ofport, i.State)
+			ofport := strconv.Itoa(i.Ofport)
+			if i.VLAN != 0 { // attach: trunk: the trunk's port, with its tag
+				ofport += ",vlan=" + strconv.Itoa(i.VLAN)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				i.Name, orDash(i.VPC), i.Subnet, i.IP, i.MAC, ns, i.Port, ofport, i.State)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
