@@ -45,6 +45,9 @@ type attachment struct {
 	VLAN uint16
 	// trunks are the trunk instances a trunk port records.
 	trunks []*attachment
+	// wasTrunk: a veth instance that was a trunk instance; its host end
+	// still carries the trunk's tc filter (see untagFormerTrunks).
+	wasTrunk bool
 }
 
 func (a *attachment) externalIDs() map[string]string {
@@ -93,9 +96,11 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 	used := map[int]bool{}
 	have := map[string]int{}
 	recorded := map[string]string{}
+	wasTrunk := map[string]bool{}
 	for _, p := range existing {
 		recorded[p.Name] = p.ExternalIDs[keyPlumbed]
 		if p.Type == attachTrunk {
+			wasTrunk[p.Name] = true
 			continue // not a port (trunkRecords)
 		}
 		n := p.OfportRequest
@@ -153,6 +158,7 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 	}
 	for _, a := range out {
 		a.recorded = recorded[a.Port]
+		a.wasTrunk = wasTrunk[a.Port] && a.Attach == "veth"
 		if !a.isPort() {
 			continue
 		}

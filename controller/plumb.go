@@ -75,6 +75,9 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		}
 	}
 	phase("veths")
+	if err := untagFormerTrunks(veths); err != nil {
+		return nil, changes, err
+	}
 	if trunkPort != nil {
 		c, err := plumbTrunk(ctx, db, bridge, snap, trunkPort, trunks, workers, o)
 		changes += c
@@ -378,9 +381,12 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 		o.Log.Info("removed namespace", "namespace", ns)
 	}
 	// Host ends whose namespace was already gone, and taps a crashed
-	// ovs-vswitchd left behind.
+	// ovs-vswitchd left behind; not a host end that is still wanted (an
+	// instance that went from veth to trunk keeps its veth, not its port).
 	for _, p := range stale {
-		errs = append(errs, deleteHostEnd(p))
+		if !wantHostEnd(atts, p.Name) {
+			errs = append(errs, deleteHostEnd(p))
+		}
 	}
 	return removed, errors.Join(errs...)
 }

@@ -263,3 +263,23 @@ func trunkDrift(ctx context.Context, db *ovsdb.Client, t *config.Topology) strin
 	}
 	return ""
 }
+
+// untagFormerTrunks takes the trunk's tc filter off the host ends of
+// instances that went from trunk to veth: the program would drop what they
+// send (the userspace datapath reads its ports before tc ingress, a kernel
+// datapath would not).
+func untagFormerTrunks(atts []*attachment) error {
+	for _, a := range atts {
+		if !a.wasTrunk {
+			continue
+		}
+		idx, err := host.LinkIndex(a.Port)
+		if err == nil {
+			err = tctag.Unplug(idx)
+		}
+		if err != nil {
+			return fmt.Errorf("instance %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}

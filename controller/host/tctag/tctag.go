@@ -354,3 +354,13 @@ func (t *Trunk) entries() (keys, vals []uint32, err error) {
 	}
 	return keys, vals, nil
 }
+
+// Unplug removes vpcctl's tc filter (and the clsact qdisc holding it) from
+// a host end that is no longer a trunk instance's.
+func Unplug(index int) error {
+	q := &netlink.GenericQdisc{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}, QdiscType: "clsact"}
+	if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("remove clsact qdisc of ifindex %d: %w", index, err)
+	}
+	return nil
+}
