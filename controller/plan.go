@@ -94,12 +94,12 @@ func MakePlan(ctx context.Context, o Options, t *config.Topology) (*Plan, error)
 	want := map[string]bool{}
 	for _, a := range atts {
 		want[a.Port] = true
-		if !have[a.Port] {
+		if !have[a.Port] && a.Attach != attachTrunkPort {
 			p.AddInstances = append(p.AddInstances, a.Name)
 		}
 	}
 	for _, e := range existing {
-		if !want[e.Name] {
+		if !want[e.Name] && e.ExternalIDs[keyInstance] != "" {
 			p.RemoveInstances = append(p.RemoveInstances, e.ExternalIDs[keyInstance])
 		}
 	}
