@@ -3,10 +3,14 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,11 +18,13 @@ import (
 	"time"
 
 	"github.com/vpcctl/vpcctl/controller/host"
+	"github.com/vpcctl/vpcctl/controller/host/tctag"
 )
 
 // killTopology is one VPC of four /20 subnets with instances i0..i(n-1), every
-// tenth attached by an OVS internal port, the others by veths; addresses are
-// explicit so pings know them.
+// tenth attached by an OVS internal port, every tenth behind the bridge's
+// trunk, the others by veths (killAttach); addresses are explicit so pings
+// know them.
 func killTopology(n int) string {
 	var b strings.Builder
 	b.WriteString("vpcs:\n  - name: kill\n    cidr: 10.61.0.0/16\n    subnets:\n")
@@ -28,12 +34,24 @@ func killTopology(n int) string {
 	b.WriteString("    instances:\n")
 	for i := range n {
 		attach := ""
-		if i%10 == 5 {
-			attach = ", attach: internal"
+		if a := killAttach(i); a != "veth" {
+			attach = ", attach: " + a
 		}
 		fmt.Fprintf(&b, "      - {name: i%d, subnet: s%d, ip: %s%s}\n", i, i%4, killIP(i), attach)
 	}
 	return b.String()
+}
+
+// killAttach is how killTopology attaches instance i: internal when i%10
+// is 5, trunk when it is 7, else veth.
+func killAttach(i int) string {
+	switch i % 10 {
+	case 5:
+		return "internal"
+	case 7:
+		return "trunk"
+	}
+	return "veth"
 }
 
 func killIP(i int) string {
@@ -76,18 +94,29 @@ func timedApply(t *testing.T, file string) time.Duration {
 // checkConverged checks that the host holds exactly what the file's n
 // instances need on bridge br (of the `all` instances ever in the file):
 // their namespaces, OVS ports (attached) and host veths, nothing of the
-// others, no internal port left in the host; that a further apply changes
-// nothing (so the installed flows are the compiled set); and that a few
-// instances reach each other.
+// others, no internal port left in the host; for trunk instances no OVS port
+// of their own but the bridge's one trunk (attached, its veth pair in the
+// host, tc programs on its kernel end and their host ends, a record each on
+// the trunk port and none of the others), and no trunk at all when the file
+// has no trunk instance; that a further apply changes nothing (so the
+// installed flows are the compiled set); and that a few instances reach each
+// other, trunk ones included.
 func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 	t.Helper()
 	want := map[string]bool{}     // instance name -> in the file
 	portOf := map[string]string{} // port -> instance
+	attach := map[string]string{} // instance -> veth, internal or trunk
+	var trunks []string           // the file's trunk instances
 	for i := range all {
 		name := "i" + strconv.Itoa(i)
 		want[name] = i < n
 		portOf[host.HostVethName(br, name)] = name
+		attach[name] = killAttach(i)
+		if i < n && attach[name] == "trunk" {
+			trunks = append(trunks, name)
+		}
 	}
+	ovsEnd, kernelEnd := host.TrunkNames(br)
 
 	// Namespaces: exactly vpcctl.<br>.<instance> of the wanted instances.
 	var nss []string
@@ -113,7 +142,8 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		}
 	}
 
-	// OVS ports: exactly the wanted instances' ports, each attached.
+	// OVS ports: exactly the wanted veth and internal instances' ports and,
+	// when the file has a trunk instance, the trunk; each attached.
 	r := sh(t, "ovs-vsctl --timeout=30 list-ports "+br)
 	if r.Code != 0 {
 		t.Fatalf("ovs-vsctl list-ports: %s", r.Stderr)
@@ -126,14 +156,24 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 			t.Errorf("port %s listed twice", p)
 		}
 		seen[p] = true
-		if !ok || !want[name] {
+		switch {
+		case p == ovsEnd:
+			if len(trunks) == 0 {
+				t.Errorf("trunk port %s left behind (no trunk instance in the file)", p)
+			}
+		case !ok || !want[name]:
 			t.Errorf("OVS port %s (%q) left behind", p, name)
+		case attach[name] == "trunk":
+			t.Errorf("trunk instance %s has an OVS port of its own: %s", name, p)
 		}
 	}
 	for i := range n {
-		if p := host.HostVethName(br, "i"+strconv.Itoa(i)); !seen[p] {
+		if p := host.HostVethName(br, "i"+strconv.Itoa(i)); killAttach(i) != "trunk" && !seen[p] {
 			t.Errorf("OVS port %s of i%d missing", p, i)
 		}
+	}
+	if len(trunks) > 0 && !seen[ovsEnd] {
+		t.Errorf("trunk port %s missing (%d trunk instances)", ovsEnd, len(trunks))
 	}
 	bad := sh(t, "ovs-vsctl --timeout=30 --format=csv --no-headings --columns=name,ofport,error list interface "+strings.Join(ports, " ")).Stdout
 	for _, l := range strings.Split(strings.TrimSpace(bad), "\n") {
@@ -142,14 +182,52 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		}
 	}
 
-	// Host links: every veth host end of the file's instances, with its peer
-	// in the instance's namespace; no veth or internal port of the bridge's
-	// other instances; internal ports not in the host.
-	links := map[string]string{} // name -> "veth:<peer netns>" or "other"
+	// Trunk records: one on the trunk port per trunk instance of the file
+	// (keyed by its host end, naming it, with a VLAN id of its own), none
+	// of the others.
+	if len(trunks) > 0 && seen[ovsEnd] {
+		r := sh(t, "ovs-vsctl --timeout=30 get port "+ovsEnd+" external_ids")
+		if r.Code != 0 {
+			t.Fatalf("ovs-vsctl get port %s external_ids: %s", ovsEnd, r.Stderr)
+		}
+		recorded := map[string]bool{} // instance
+		vlans := map[string]string{}  // VLAN id -> instance
+		for _, m := range killTrunkRecordRE.FindAllStringSubmatch(r.Stdout, -1) {
+			name, rec := portOf[m[1]], m[0]
+			vals, err := url.ParseQuery(m[2])
+			switch {
+			case !want[name] || attach[name] != "trunk":
+				t.Errorf("trunk record of %s (%q) left behind: %s", m[1], name, rec)
+				continue
+			case err != nil || vals.Get("instance") != name:
+				t.Errorf("trunk record of %s (%s) does not name it: %s", m[1], name, rec)
+			}
+			recorded[name] = true
+			vid, err := strconv.Atoi(vals.Get("vlan"))
+			if err != nil || vid < 1 || vid > 4094 {
+				t.Errorf("trunk record of %s: no VLAN id in 1..4094: %s", name, rec)
+			} else if other, dup := vlans[vals.Get("vlan")]; dup {
+				t.Errorf("trunk instances %s and %s share VLAN id %d", other, name, vid)
+			}
+			vlans[vals.Get("vlan")] = name
+		}
+		for _, name := range trunks {
+			if !recorded[name] {
+				t.Errorf("trunk instance %s has no record on %s: %s", name, ovsEnd, r.Stdout)
+			}
+		}
+	}
+
+	// Host links: every veth host end of the file's instances (trunk ones
+	// too), with its peer in the instance's namespace; no veth or internal
+	// port of the bridge's other instances; internal ports not in the host;
+	// the trunk's two ends, paired with each other, exactly when the file
+	// has a trunk instance.
+	links := map[string]string{} // name -> "veth:<peer netns>", "veth@<peer in the host>" or "other"
 	lre := regexp.MustCompile(`^\d+: ([^:@]+)(@\S+)?:.*`)
 	for _, l := range strings.Split(sh(t, "ip -o -d link show").Stdout, "\n") {
 		m := lre.FindStringSubmatch(l)
-		if m == nil || portOf[m[1]] == "" {
+		if m == nil || (portOf[m[1]] == "" && m[1] != ovsEnd && m[1] != kernelEnd) {
 			continue
 		}
 		kind := "other"
@@ -157,6 +235,8 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 			kind = "veth:"
 			if i := strings.Index(l, "link-netns "); i >= 0 {
 				kind += strings.Fields(l[i+len("link-netns "):])[0]
+			} else if m[2] != "" {
+				kind = "veth" + m[2]
 			}
 		}
 		if _, dup := links[m[1]]; dup {
@@ -165,13 +245,22 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		links[m[1]] = kind
 	}
 	for p, name := range portOf {
-		i, _ := strconv.Atoi(strings.TrimPrefix(name, "i"))
 		kind, ok := links[p]
+		internal := attach[name] == "internal"
 		switch {
-		case want[name] && i%10 != 5 && kind != "veth:vpcctl."+br+"."+name:
+		case want[name] && !internal && kind != "veth:vpcctl."+br+"."+name:
 			t.Errorf("host veth %s of %s: %q, want its peer in vpcctl.%s.%s", p, name, kind, br, name)
-		case (!want[name] || i%10 == 5) && ok:
+		case (!want[name] || internal) && ok:
 			t.Errorf("host link %s of %s left behind (%s)", p, name, kind)
+		}
+	}
+	for end, peer := range map[string]string{ovsEnd: kernelEnd, kernelEnd: ovsEnd} {
+		kind, ok := links[end]
+		switch {
+		case len(trunks) > 0 && kind != "veth@"+peer:
+			t.Errorf("trunk end %s: %q, want a veth paired with %s", end, kind, peer)
+		case len(trunks) == 0 && ok:
+			t.Errorf("trunk end %s left behind (%s)", end, kind)
 		}
 	}
 
@@ -180,6 +269,61 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		name := "i" + strconv.Itoa(i)
 		if r := sh(t, "ip -n vpcctl."+br+"."+name+" link show "+host.HostVethName(br, name)); r.Code != 0 {
 			t.Errorf("internal port of %s not in its namespace: %s", name, r.Stderr)
+		}
+	}
+
+	// Tags: one tc program (tctag.FilterName) on the ingress of the trunk's
+	// kernel end and of each trunk instance's host end; no bpf filter on the
+	// veth instances' ports (their frames must not be redirected). One tc
+	// batch reads them all (a tc per link takes seconds at 200); links that
+	// are missing are reported above.
+	if len(trunks) > 0 {
+		tagged := map[string]bool{kernelEnd: true} // host link -> wants the program
+		for i := range n {
+			if a := killAttach(i); a != "internal" {
+				tagged[host.HostVethName(br, "i"+strconv.Itoa(i))] = a == "trunk"
+			}
+		}
+		var devs []string
+		var batch strings.Builder
+		for _, d := range slices.Sorted(maps.Keys(tagged)) {
+			if strings.HasPrefix(links[d], "veth") {
+				devs = append(devs, d)
+				fmt.Fprintf(&batch, "filter show dev %s ingress\n", d)
+			}
+		}
+		path := filepath.Join(t.TempDir(), "filters.tc")
+		if err := os.WriteFile(path, []byte(batch.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, time.Minute, "tc", "-j", "-batch", path)
+		dec := json.NewDecoder(strings.NewReader(r.Stdout))
+		for _, d := range devs {
+			var filters []struct {
+				Kind    string `json:"kind"`
+				Options struct {
+					Name string `json:"bpf_name"`
+				} `json:"options"`
+			}
+			if err := dec.Decode(&filters); err != nil {
+				t.Errorf("tc filter show dev %s ingress: %v (tc exit %d: %s)", d, err, r.Code, r.Stderr)
+				break
+			}
+			ours, bpf := 0, 0
+			for _, f := range filters {
+				if f.Kind == "bpf" {
+					bpf++
+				}
+				if f.Options.Name == tctag.FilterName {
+					ours++
+				}
+			}
+			switch {
+			case tagged[d] && ours != 1:
+				t.Errorf("%s (%q): %d %s filters on ingress, want 1: %+v", d, portOf[d], ours, tctag.FilterName, filters)
+			case !tagged[d] && bpf != 0:
+				t.Errorf("veth instance %s: a bpf filter on the ingress of its port %s: %+v", portOf[d], d, filters)
+			}
 		}
 	}
 
@@ -203,20 +347,45 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		t.Errorf("%d vpcctl flows installed, %d compiled", got, sum.Flows)
 	}
 
-	// A few instances reach each other (one routed pair at least).
-	for k := 0; k < 3; k++ {
-		a, b := rng.IntN(n), rng.IntN(n)
-		if k == 0 {
-			b = (a + 1) % n // next subnet: routed
+	// A few instances reach each other: one routed pair at least, and when
+	// the file has trunk instances two of them and one with a veth
+	// instance, in either direction.
+	var trunkIs, vethIs []int
+	for i := range n {
+		switch killAttach(i) {
+		case "trunk":
+			trunkIs = append(trunkIs, i)
+		case "veth":
+			vethIs = append(vethIs, i)
 		}
-		if a == b {
+	}
+	a := rng.IntN(n)
+	pairs := [][2]int{{a, (a + 1) % n}} // next subnet: routed
+	if len(trunkIs) > 1 {
+		k := rng.IntN(len(trunkIs))
+		pairs = append(pairs, [2]int{trunkIs[k], trunkIs[(k+1+rng.IntN(len(trunkIs)-1))%len(trunkIs)]})
+	}
+	if len(trunkIs) > 0 && len(vethIs) > 0 {
+		p := [2]int{trunkIs[rng.IntN(len(trunkIs))], vethIs[rng.IntN(len(vethIs))]}
+		if rng.IntN(2) == 0 {
+			p[0], p[1] = p[1], p[0]
+		}
+		pairs = append(pairs, p)
+	}
+	pairs = append(pairs, [2]int{rng.IntN(n), rng.IntN(n)})
+	for _, p := range pairs {
+		if p[0] == p[1] {
 			continue
 		}
-		if !pingOnce(t, br, "i"+strconv.Itoa(a), killIP(b)) {
-			t.Errorf("i%d cannot ping i%d (%s)", a, b, killIP(b))
+		if !pingOnce(t, br, "i"+strconv.Itoa(p[0]), killIP(p[1])) {
+			t.Errorf("i%d (%s) cannot ping i%d (%s, %s)", p[0], killAttach(p[0]), p[1], killAttach(p[1]), killIP(p[1]))
 		}
 	}
 }
+
+// killTrunkRecordRE is one trunk instance's record in the trunk port's
+// external_ids as ovs-vsctl prints them: "vpcctl-trunk:<host end>"="<query>".
+var killTrunkRecordRE = regexp.MustCompile(`"?vpcctl-trunk:([^"=\s]+)"?="?([^"\s,}]*)"?`)
 
 // pingOnce is ping with one echo request per try, three tries at most.
 func pingOnce(t *testing.T, br, from, to string) bool {
@@ -234,7 +403,8 @@ func pingOnce(t *testing.T, br, from, to string) bool {
 // time twice in a row), and checks that the next apply converges: exactly
 // the namespaces, ports and host veths the file needs, the compiled flows, a
 // few pings. Then it removes half the instances, kills that apply midway,
-// and checks again that nothing is left behind.
+// and checks again that nothing is left behind; and the same for an apply
+// that removes every trunk instance, and so the trunk.
 func TestApplyKilled(t *testing.T) {
 	const n, rounds = 200, 20
 	seed := uint64(time.Now().UnixNano())
@@ -245,6 +415,14 @@ func TestApplyKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 
 	br := uniqueBridge("tk")
+	// Runs after topology's destroy: a trunk veth pair that lost its OVS port
+	// (the failure checkConverged reports) is past what destroy finds.
+	t.Cleanup(func() {
+		if ovsEnd, _ := host.TrunkNames(br); sh(t, "ip link show dev "+ovsEnd).Code == 0 {
+			t.Logf("deleting trunk veth %s, left behind after destroy", ovsEnd)
+			sh(t, "ip link del dev "+ovsEnd)
+		}
+	})
 	fullYAML := killTopology(n)
 	file := topology(t, br, fullYAML)
 	full := timedApply(t, file)
@@ -299,6 +477,30 @@ func TestApplyKilled(t *testing.T) {
 		checkConverged(t, rng, br, file, n/2, n)
 		if t.Failed() {
 			t.Fatalf("removal round %d did not converge (kill after %v)", round, d)
+		}
+	}
+
+	// Every trunk instance removed (i0..i6 are left): the trunk port and its
+	// veth pair go too; that apply killed midway, then converge.
+	const few = 7
+	none := killTopology(few)
+	writeTopology(t, file, br, fullYAML)
+	mustVpcctl(t, "apply", "-f", file)
+	writeTopology(t, file, br, none)
+	untrunk := timedApply(t, file)
+	t.Logf("apply removing %d instances, the trunk ones all: %v", n-few, untrunk.Round(time.Millisecond))
+	checkConverged(t, rng, br, file, few, n)
+	for round := range 2 {
+		writeTopology(t, file, br, fullYAML)
+		mustVpcctl(t, "apply", "-f", file)
+		writeTopology(t, file, br, none)
+		d := time.Duration(rng.Int64N(int64(untrunk)))
+		k := killedApply(t, file, d)
+		t.Logf("trunk removal round %d: killed after %v (before it finished: %v)", round, d.Round(time.Millisecond), k)
+		mustVpcctl(t, "apply", "-f", file)
+		checkConverged(t, rng, br, file, few, n)
+		if t.Failed() {
+			t.Fatalf("trunk removal round %d did not converge (kill after %v)", round, d)
 		}
 	}
 }
