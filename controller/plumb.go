@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -387,6 +388,11 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 		if !wantHostEnd(atts, p.Name) {
 			errs = append(errs, deleteHostEnd(p))
 		}
+	}
+	if !slices.ContainsFunc(atts, func(a *attachment) bool { return a.Attach == attachTrunkPort }) {
+		// By name: an apply killed after the trunk's port went left no
+		// port to find its veth pair by.
+		errs = append(errs, removeTrunkVeth(bridge))
 	}
 	return removed, errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -282,4 +283,11 @@ func untagFormerTrunks(atts []*attachment) error {
 		}
 	}
 	return nil
+}
+
+// removeTrunkVeth deletes the bridge's trunk veth pair if it is there (its
+// program and map go with it).
+func removeTrunkVeth(bridge string) error {
+	ovsEnd, kernelEnd := host.TrunkNames(bridge)
+	return errors.Join(host.DeleteVeth(ovsEnd), host.DeleteVeth(kernelEnd))
 }

@@ -295,13 +295,19 @@ func (t *Trunk) Plug(index int, vid uint16, trusted bool) (bool, error) {
 	if t.mapped(index, vid) && (trusted || t.filtered(index)) {
 		return false, nil
 	}
+	// The filter first: map entries are what a trusted host end is judged
+	// by, so they must never be there without it (an apply killed in
+	// between). Until its entry is in, the program drops what it sends.
+	if err := t.attach(index); err != nil {
+		return false, err
+	}
 	if err := t.m.Put(uint32(index), uint32(vid)); err != nil {
 		return false, fmt.Errorf("trunk map: %w", err)
 	}
 	if err := t.m.Put(uint32(tagKey|uint32(vid)), uint32(index)); err != nil {
 		return false, fmt.Errorf("trunk map: %w", err)
 	}
-	return true, t.attach(index)
+	return true, nil
 }
 
 // Prune removes map entries of host ends not in keep (index -> vid), which
