@@ -119,3 +119,4 @@ echo
 ./scripts/bench-instances.sh
 echo; ATTACH=trunk ./scripts/bench-instances.sh
 echo; ./scripts/bench-ports.sh   # per-port cost: throughput vs idle instances/ports on the switch (2..1,000), vpcctl, NORMAL, Linux bridge
+echo; ./scripts/bench-ovn.sh     # vpcctl vs OVN 23.03 (own OVS each, one after the other): same subnet, routed, NAT; Linux reference; skipped with a reason if OVN cannot be installed
