@@ -56,60 +56,49 @@ const (
 // program is the bytecode: look the receiving device up; an instance host
 // end tags and goes to the trunk, the trunk untags and goes to the instance.
 func program(m *ebpf.Map) asm.Instructions {
-	return asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		// key = skb->ifindex
-		asm.LoadMem(asm.R2, asm.R6, offIfindex, asm.Word),
-		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "from_trunk"),
-		// From an instance: already tagged drops; else push its VLAN id.
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.Word),
-		asm.LoadMem(asm.R2, asm.R6, offVlanPresent, asm.Word),
+	var p asm.Instructions
+	add := func(is ...asm.Instruction) { p = append(p, is...) }
+	// lookup: the value at key R2 into dst, or jump to miss.
+	lookup := func(dst asm.Register, miss string) {
+		add(asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
+			asm.LoadMapPtr(asm.R1, m.FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, miss),
+			asm.LoadMem(dst, asm.R0, 0, asm.Word))
+	}
+	// redirect: to the device in R, egress; the verdict is the helper's.
+	redirect := func(r asm.Register) {
+		add(asm.Mov.Reg(asm.R1, r), asm.Mov.Imm(asm.R2, 0), asm.FnRedirect.Call(), asm.Return())
+	}
+	add(asm.Mov.Reg(asm.R6, asm.R1),
+		asm.LoadMem(asm.R2, asm.R6, offIfindex, asm.Word))
+	lookup(asm.R7, "from_trunk") // R7 = the host end's VLAN id
+	// From an instance: already tagged drops; else push its VLAN id.
+	add(asm.LoadMem(asm.R2, asm.R6, offVlanPresent, asm.Word),
 		asm.JNE.Imm(asm.R2, 0, "drop"),
-		asm.Mov.Imm(asm.R2, trunkKey),
-		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "drop"),
-		asm.LoadMem(asm.R8, asm.R0, 0, asm.Word),
-		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Mov.Imm(asm.R2, trunkKey))
+	lookup(asm.R8, "drop") // R8 = the trunk's kernel end
+	add(asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, 0x0081), // htons(ETH_P_8021Q)
 		asm.Mov.Reg(asm.R3, asm.R7),
 		asm.FnSkbVlanPush.Call(),
-		asm.JNE.Imm(asm.R0, 0, "drop"),
-		asm.Mov.Reg(asm.R1, asm.R8),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnRedirect.Call(),
-		asm.Return(),
-		// From the trunk: untagged drops; the tag names the instance.
-		asm.LoadMem(asm.R2, asm.R6, offVlanPresent, asm.Word).WithSymbol("from_trunk"),
+		asm.JNE.Imm(asm.R0, 0, "drop"))
+	redirect(asm.R8)
+	// From the trunk: untagged drops; the tag names the instance.
+	add(asm.LoadMem(asm.R2, asm.R6, offVlanPresent, asm.Word).WithSymbol("from_trunk"),
 		asm.JEq.Imm(asm.R2, 0, "drop"),
 		asm.LoadMem(asm.R2, asm.R6, offVlanTCI, asm.Word),
 		asm.And.Imm(asm.R2, 0xfff),
-		asm.Or.Imm(asm.R2, math.MinInt32), // tagKey (sign-extended; stored as 32 bits)
-		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "drop"),
-		asm.LoadMem(asm.R7, asm.R0, 0, asm.Word),
-		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.Or.Imm(asm.R2, math.MinInt32)) // tagKey (sign-extended; stored as 32 bits)
+	lookup(asm.R7, "drop") // R7 = the instance's host end
+	add(asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnSkbVlanPop.Call(),
-		asm.JNE.Imm(asm.R0, 0, "drop"),
-		asm.Mov.Reg(asm.R1, asm.R7),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.FnRedirect.Call(),
-		asm.Return(),
-		asm.Mov.Imm(asm.R0, actShot).WithSymbol("drop"),
-		asm.Return(),
-	}
+		asm.JNE.Imm(asm.R0, 0, "drop"))
+	redirect(asm.R7)
+	add(asm.Mov.Imm(asm.R0, actShot).WithSymbol("drop"), asm.Return())
+	return p
 }
 
 // Trunk is a bridge's loaded program and map.
