@@ -59,6 +59,12 @@ func TestEveryFlowEncodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkEncodes(t, set)
+}
+
+// checkEncodes: every flow of set has a wire form carrying its cookie.
+func checkEncodes(t *testing.T, set *Set) {
+	t.Helper()
 	for _, f := range set.Flows {
 		fm, err := f.FlowMod()
 		if err != nil {

@@ -21,15 +21,7 @@ func TestTrunkGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "trunk.flows", set.Text())
-	for _, f := range set.Flows {
-		fm, err := f.FlowMod()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fm.MarshalBinary(); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-	}
+	checkEncodes(t, set)
 }
 
 // A trunk instance is classified by the trunk port and its tag, above the
