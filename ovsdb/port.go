@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
@@ -28,9 +29,10 @@ type PortSpec struct {
 	// (1-65279) so it stays the same across restarts; 0 = no preference
 	// (a number asked for earlier is kept).
 	OfportRequest int
-	// SyncPrefix: external ids starting with it that ExternalIDs lacks are
-	// deleted ("" deletes none). The trunk port keeps one record per trunk
-	// instance this way.
+	// SyncPrefix: external ids starting with it live on the Port row only
+	// (ListPorts reads them there), and those ExternalIDs lacks are deleted
+	// ("" deletes none). The trunk port keeps one record per trunk instance
+	// this way: 1,000 of them written to both rows doubled the transaction.
 	SyncPrefix string
 }
 
@@ -54,6 +56,21 @@ type PortInfo struct {
 	Error         string // Interface.error
 }
 
+// ifaceExternalIDs are the external ids the Interface row gets: all but
+// the SyncPrefix ones.
+func (s PortSpec) ifaceExternalIDs() map[string]string {
+	if s.SyncPrefix == "" {
+		return s.ExternalIDs
+	}
+	out := make(map[string]string, len(s.ExternalIDs))
+	for k, v := range s.ExternalIDs {
+		if !strings.HasPrefix(k, s.SyncPrefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // newPort returns an owned Port and its Interface with named UUIDs built
 // from prefix.
 func newPort(prefix string, spec PortSpec) (*vswitchd.Port, *vswitchd.Interface) {
@@ -61,7 +78,7 @@ func newPort(prefix string, spec PortSpec) (*vswitchd.Port, *vswitchd.Interface)
 		UUID:        prefix + "_iface",
 		Name:        spec.Name,
 		Type:        spec.Type,
-		ExternalIDs: withOwner(spec.ExternalIDs),
+		ExternalIDs: withOwner(spec.ifaceExternalIDs()),
 	}
 	if spec.OfportRequest != 0 {
 		req := spec.OfportRequest
@@ -165,7 +182,7 @@ func (c *Client) updatePortIfaceOps(p *vswitchd.Port, iface *vswitchd.Interface,
 		ops = append(ops, upd...)
 	}
 	want := withOwner(spec.ExternalIDs)
-	if muts := mapSyncMutations(&im.ExternalIDs, iface.ExternalIDs, want, spec.SyncPrefix); muts != nil {
+	if muts := mapSyncMutations(&im.ExternalIDs, iface.ExternalIDs, withOwner(spec.ifaceExternalIDs()), spec.SyncPrefix); muts != nil {
 		mut, err := c.cli.Where(im).Mutate(im, muts...)
 		if err != nil {
 			return nil, fmt.Errorf("build interface mutation: %w", err)
