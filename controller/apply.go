@@ -83,13 +83,20 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 		return nil, err
 	}
 	hadController := db.HasController(ctx, t.Bridge, ctl)
-	if err := db.EnsureBridge(ctx, ovsdb.BridgeSpec{
+	brSpec := ovsdb.BridgeSpec{
 		Name: t.Bridge, DatapathType: dp, ExternalIDs: ids, TableNames: flows.TableNames(),
 		Controller: ctl,
 		// OpenFlow10 too, so a plain `ovs-ofctl dump-flows` (which speaks 1.0 by
 		// default) works for learners; vpcctl itself speaks 1.3.
 		Protocols: []string{"OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"},
-	}); err != nil {
+	}
+	// The file's hash is recorded once the apply is done (last, below):
+	// it says "as last applied", also after an apply that was killed, and
+	// one OVSDB round trip less stands before the dataplane changes.
+	early := brSpec
+	early.ExternalIDs = maps.Clone(ids)
+	delete(early.ExternalIDs, keyFileHash)
+	if err := db.EnsureBridge(ctx, early); err != nil {
 		return nil, fmt.Errorf("bridge %s: %w", t.Bridge, err)
 	}
 	if s.Daemon && !hadController {
@@ -164,6 +171,9 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 		if a.Attach != attachTrunkPort {
 			sum.Instances++
 		}
+	}
+	if err := db.EnsureBridge(ctx, brSpec); err != nil {
+		return nil, fmt.Errorf("bridge %s: %w", t.Bridge, err)
 	}
 	sum.OVSDBWrites = db.Writes() - writes
 	o.Log.Info("applied", "bridge", t.Bridge, "summary", sum.String())
