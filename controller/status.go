@@ -86,7 +86,7 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 				Namespace: host.NamespaceName(b.Name, id[keyInstance]),
 			}
 			if p.Type == attachTrunk {
-				is.Ofport, is.VLAN = trunkOfport, p.Ofport&0xfff
+				is.Ofport, is.VLAN = trunkOfport, recordedVLAN(p)
 			}
 			if is.Attach == "host" {
 				is.Namespace = "" // external.attach: host: the port is in the host namespace

@@ -215,7 +215,7 @@ func compareHop(th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortI
 			want := portOf(to, att)
 			th.Agree = want != 0 && dp.OutPort == want
 			if p := att[endpointName(to)]; p.Type == attachTrunk { // and with its tag
-				th.Agree = th.Agree && dp.VLAN == p.Ofport&0xfff
+				th.Agree = th.Agree && dp.VLAN == recordedVLAN(p)
 			}
 		}
 	}
@@ -341,7 +341,7 @@ func dpFlow(t *config.Topology, sender *reach.Endpoint, p reach.Packet, reply bo
 	}
 	f := fmt.Sprintf("in_port=%d,dl_src=%s,dl_dst=%s,", port.Ofport, src, dst)
 	if port.Type == attachTrunk { // the trunk, with the sender's tag
-		f = fmt.Sprintf("in_port=%d,dl_vlan=%d,dl_src=%s,dl_dst=%s,", att[trunkAttachName].Ofport, port.Ofport&0xfff, src, dst)
+		f = fmt.Sprintf("in_port=%d,dl_vlan=%d,dl_src=%s,dl_dst=%s,", att[trunkAttachName].Ofport, recordedVLAN(port), src, dst)
 	}
 	switch p.Proto {
 	case config.ProtoICMP:

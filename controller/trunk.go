@@ -70,6 +70,9 @@ func listPorts(ctx context.Context, db *ovsdb.Client, bridge string) ([]ovsdb.Po
 	return withTrunkRecords(ports), err
 }
 
+// recordedVLAN is the VLAN id of a trunk record (trunkRecords).
+func recordedVLAN(p ovsdb.PortInfo) int { return p.Ofport &^ int(flows.TrunkPort(0)) }
+
 // withTrunkRecords is existing with the trunk instances' records added.
 func withTrunkRecords(existing []ovsdb.PortInfo) []ovsdb.PortInfo {
 	recs := trunkRecords(existing)
@@ -96,7 +99,7 @@ func assignVLANs(atts []*attachment, existing []ovsdb.PortInfo) []*attachment {
 	rec := map[string]uint16{}
 	for _, p := range existing {
 		if p.Type == attachTrunk && p.Ofport > 0 {
-			rec[p.Name] = uint16(p.Ofport) &^ uint16(flows.TrunkPort(0))
+			rec[p.Name] = uint16(recordedVLAN(p))
 		}
 	}
 	used := map[uint16]bool{}
