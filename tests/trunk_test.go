@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vpcctl/vpcctl/controller/host"
 )
 
 // The end-to-end tests of `attach: trunk`: the instance's veth host end is
@@ -23,13 +24,6 @@ import (
 // untagged, by a vid->ifindex map on the trunk's kernel end). Everything
 // else (addresses, groups, routing, isolation, exec, status, destroy) is as
 // for a veth instance, and mixed subnets work.
-
-// hostVethName is controller/host.HostVethName: the host end of an
-// instance's veth, "v" + 10 hex digits of sha256(bridge/name).
-func hostVethName(bridge, name string) string {
-	sum := sha256.Sum256([]byte(bridge + "/" + name))
-	return "v" + hex.EncodeToString(sum[:])[:10]
-}
 
 // bridgePorts lists the OVS ports of a bridge.
 func bridgePorts(t *testing.T, br string) []string {
@@ -179,7 +173,7 @@ func checkTrunkPlumbing(t *testing.T, br string, in map[string]instance) {
 	want := []string{trunk}
 	var trunkInstances []string
 	for name, i := range in {
-		v := hostVethName(br, name)
+		v := host.HostVethName(br, name)
 		switch i.Attach {
 		case "trunk":
 			trunkInstances = append(trunkInstances, name)
@@ -581,7 +575,7 @@ func TestTrunkEdits(t *testing.T) {
 	if nsExists(br, "t3") {
 		t.Errorf("%s: t3's namespace is still there", step)
 	}
-	if v := hostVethName(br, "t3"); linkExists(t, v) {
+	if v := host.HostVethName(br, "t3"); linkExists(t, v) {
 		t.Errorf("%s: t3's host veth %s is still there", step, v)
 	}
 	checkTrunkPlumbing(t, br, now)
@@ -695,7 +689,7 @@ func TestTrunkDestroy(t *testing.T) {
 	}
 	mine := []string{trunk, peer}
 	for name := range in {
-		mine = append(mine, hostVethName(br, name))
+		mine = append(mine, host.HostVethName(br, name))
 	}
 	pids := sh(t, "ip netns pids vpcctl."+br+".d1").Stdout
 	if strings.TrimSpace(pids) == "" {
