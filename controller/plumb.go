@@ -320,7 +320,9 @@ func waitApplied(ctx context.Context, db *ovsdb.Client) error {
 func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachment, existing []ovsdb.PortInfo, o Options) (int, error) {
 	wantPort := map[string]bool{}
 	wantNS := map[string]bool{}
+	wantHost := map[string]bool{} // host ends still in use (a trunk instance's is no port)
 	for _, a := range atts {
+		wantHost[a.Port] = true
 		if a.isPort() {
 			wantPort[a.Port] = true
 		}
@@ -332,7 +334,7 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	var names []string
 	for _, p := range existing {
 		if p.Type == attachTrunk { // a record on the trunk port (trunkRecords)
-			if !wantHostEnd(atts, p.Name) {
+			if !wantHost[p.Name] {
 				stale = append(stale, p)
 			}
 			continue
@@ -385,7 +387,7 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	// ovs-vswitchd left behind; not a host end that is still wanted (an
 	// instance that went from veth to trunk keeps its veth, not its port).
 	for _, p := range stale {
-		if !wantHostEnd(atts, p.Name) {
+		if !wantHost[p.Name] {
 			errs = append(errs, deleteHostEnd(p))
 		}
 	}

@@ -218,17 +218,6 @@ func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host
 	return changes + n, err
 }
 
-// wantHostEnd: some attachment (a trunk instance, or one that became a
-// veth) still uses the host end name.
-func wantHostEnd(atts []*attachment, name string) bool {
-	for _, a := range atts {
-		if a.Port == name {
-			return true
-		}
-	}
-	return false
-}
-
 // trunkDrift says which trunk instances of the applied topology have lost
 // their tag (tc filter or map entry), or their host end: "" when none.
 // One netlink dump per instance: the daemon's periodic check only.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,40 +49,53 @@ func TestHelloLabPingAndTCP(t *testing.T) {
 	iperf(t, br, "bob", "alice", "10.0.1.20")
 }
 
-// iperf runs a bounded iperf3 TCP transfer from client to server and checks
-// that data arrived.
-func iperf(t *testing.T, br, server, client, serverIP string) {
+// iperfResult is what the tests read of `iperf3 -J`.
+type iperfResult struct {
+	Error string `json:"error"`
+	End   struct {
+		SumReceived struct {
+			Bytes         float64 `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+	} `json:"end"`
+}
+
+// iperfTransfer runs an iperf3 server in server's namespace and the client
+// (iperf3 -c serverIP -J --connect-timeout 1000 with args, bounded by
+// timeout) in client's until it connects (the server may not listen yet),
+// and fails the test if it never does. iperf3 -J exits 0 even when it could
+// not connect: its "error" is read.
+func iperfTransfer(t *testing.T, br, server, client, serverIP string, timeout time.Duration, args ...string) (iperfResult, string) {
 	t.Helper()
-	srv := inNSBackground(t, br, server, "iperf3", "-s", "-1", "-B", serverIP)
+	srv := inNSBackground(t, br, server, "timeout", "60", "iperf3", "-s", "-1", "-B", serverIP)
 	defer srv.stop()
-	// iperf3 -J exits 0 even when it could not connect: read its "error".
-	var out struct {
-		Error string `json:"error"`
-		End   struct {
-			SumReceived struct {
-				Bytes float64 `json:"bytes"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
+	argv := append([]string{"timeout", strconv.Itoa(int(timeout.Seconds())), "iperf3", "-c", serverIP, "-J", "--connect-timeout", "1000"}, args...)
+	var out iperfResult
 	var r result
 	for i := 0; i < 20; i++ {
-		r = inNS(t, br, client, 30*time.Second, "iperf3", "-c", serverIP, "-n", "20M", "-J", "--connect-timeout", "1000")
-		out.Error = ""
+		r = inNS(t, br, client, timeout+10*time.Second, argv...)
+		out = iperfResult{}
 		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
 			out.Error = "unreadable JSON: " + err.Error()
 		}
 		if r.Code == 0 && out.Error == "" {
-			break
+			return out, r.Stdout
 		}
-		time.Sleep(200 * time.Millisecond) // the server may not listen yet
+		time.Sleep(200 * time.Millisecond)
 	}
-	if r.Code != 0 || out.Error != "" {
-		srv.stop()
-		t.Fatalf("iperf3 %s -> %s failed: %s %s\nserver: %s", client, server, out.Error, r.Stderr, srv.out.String())
-	}
+	srv.stop()
+	t.Fatalf("iperf3 %s -> %s failed: exit %d %s %s\nserver: %s", client, server, r.Code, out.Error, r.Stderr, srv.out.String())
+	return out, r.Stdout
+}
+
+// iperf runs a bounded iperf3 TCP transfer from client to server and checks
+// that data arrived.
+func iperf(t *testing.T, br, server, client, serverIP string) {
+	t.Helper()
+	out, stdout := iperfTransfer(t, br, server, client, serverIP, 20*time.Second, "-n", "20M")
 	// The receiver's count can trail the 20 MiB sent by what was in flight.
 	if out.End.SumReceived.Bytes < 16e6 {
-		t.Fatalf("iperf3 received %.0f bytes of 20 MiB sent:\n%s", out.End.SumReceived.Bytes, r.Stdout)
+		t.Fatalf("iperf3 received %.0f bytes of 20 MiB sent:\n%s", out.End.SumReceived.Bytes, stdout)
 	}
 }
 

@@ -43,21 +43,27 @@ while not os.path.exists(stop) and time.time() < end:
 print("echoed", n)
 `
 
+// echoFiles writes the echo server and client into a test directory and
+// returns their paths and the path whose creation stops the client.
+func echoFiles(t *testing.T) (server, client, stop string) {
+	t.Helper()
+	dir := t.TempDir()
+	server, client, stop = filepath.Join(dir, "echo_server.py"), filepath.Join(dir, "echo_client.py"), filepath.Join(dir, "stop")
+	for path, body := range map[string]string{server: echoServer, client: echoClient} {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return server, client, stop
+}
+
 // An instance keeps its allocated IP and MAC across every edit that does not
 // name it (instances inserted before it, removed, reordered; a subnet added
 // in front; the file checked out afresh elsewhere), a TCP connection to it
 // survives them all, and none of its flows is replaced.
 func TestAddressesStayAcrossEdits(t *testing.T) {
 	br := uniqueBridge("ti")
-	dir := t.TempDir()
-	server := filepath.Join(dir, "echo_server.py")
-	client := filepath.Join(dir, "echo_client.py")
-	stop := filepath.Join(dir, "stop")
-	for path, body := range map[string]string{server: echoServer, client: echoClient} {
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	server, client, stop := echoFiles(t)
 	head := "vpcs:\n  - name: v\n    cidr: 10.61.0.0/16\n    subnets:\n"
 	subA := "      - {name: a, cidr: 10.61.1.0/24}\n"
 	subZ := "      - {name: z, cidr: 10.61.9.0/24}\n"

@@ -466,19 +466,7 @@ func TestApplyKilled(t *testing.T) {
 	writeTopology(t, file, br, half)
 	removal := timedApply(t, file)
 	t.Logf("apply removing %d instances: %v", n-n/2, removal.Round(time.Millisecond))
-	for round := range 3 {
-		writeTopology(t, file, br, fullYAML)
-		mustVpcctl(t, "apply", "-f", file)
-		writeTopology(t, file, br, half)
-		d := time.Duration(rng.Int64N(int64(removal)))
-		k := killedApply(t, file, d)
-		t.Logf("removal round %d: killed after %v (before it finished: %v)", round, d.Round(time.Millisecond), k)
-		mustVpcctl(t, "apply", "-f", file)
-		checkConverged(t, rng, br, file, n/2, n)
-		if t.Failed() {
-			t.Fatalf("removal round %d did not converge (kill after %v)", round, d)
-		}
-	}
+	killedShrinks(t, rng, br, file, fullYAML, half, "removal", 3, removal, n/2, n)
 
 	// Every trunk instance removed (i0..i6 are left): the trunk port and its
 	// veth pair go too; that apply killed midway, then converge.
@@ -490,17 +478,25 @@ func TestApplyKilled(t *testing.T) {
 	untrunk := timedApply(t, file)
 	t.Logf("apply removing %d instances, the trunk ones all: %v", n-few, untrunk.Round(time.Millisecond))
 	checkConverged(t, rng, br, file, few, n)
-	for round := range 2 {
-		writeTopology(t, file, br, fullYAML)
+	killedShrinks(t, rng, br, file, fullYAML, none, "trunk removal", 2, untrunk, few, n)
+}
+
+// killedShrinks applies full, then small (its first n of all instances)
+// killed after a random part of took, then small again, rounds times; each
+// time the host must have converged.
+func killedShrinks(t *testing.T, rng *rand.Rand, br, file, full, small, what string, rounds int, took time.Duration, n, all int) {
+	t.Helper()
+	for round := range rounds {
+		writeTopology(t, file, br, full)
 		mustVpcctl(t, "apply", "-f", file)
-		writeTopology(t, file, br, none)
-		d := time.Duration(rng.Int64N(int64(untrunk)))
+		writeTopology(t, file, br, small)
+		d := time.Duration(rng.Int64N(int64(took)))
 		k := killedApply(t, file, d)
-		t.Logf("trunk removal round %d: killed after %v (before it finished: %v)", round, d.Round(time.Millisecond), k)
+		t.Logf("%s round %d: killed after %v (before it finished: %v)", what, round, d.Round(time.Millisecond), k)
 		mustVpcctl(t, "apply", "-f", file)
-		checkConverged(t, rng, br, file, few, n)
+		checkConverged(t, rng, br, file, n, all)
 		if t.Failed() {
-			t.Fatalf("trunk removal round %d did not converge (kill after %v)", round, d)
+			t.Fatalf("%s round %d did not converge (kill after %v)", what, round, d)
 		}
 	}
 }

@@ -415,35 +415,9 @@ func trunkIsolation(t *testing.T, br string, in map[string]instance, from, to st
 // completed and that bytes arrived (no assertion on the rate).
 func trunkIperf(t *testing.T, br, server, client, serverIP string) {
 	t.Helper()
-	srv := inNSBackground(t, br, server, "timeout", "60", "iperf3", "-s", "-1", "-B", serverIP)
-	defer srv.stop()
-	var out struct {
-		Error string `json:"error"`
-		End   struct {
-			SumReceived struct {
-				Bytes         float64 `json:"bytes"`
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	var r result
-	for i := 0; i < 20; i++ {
-		r = inNS(t, br, client, 30*time.Second, "timeout", "20", "iperf3", "-c", serverIP, "-t", "2", "-J", "--connect-timeout", "1000")
-		out.Error = ""
-		if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
-			out.Error = "unreadable JSON: " + err.Error()
-		}
-		if r.Code == 0 && out.Error == "" {
-			break
-		}
-		time.Sleep(250 * time.Millisecond) // the server may not listen yet
-	}
-	if r.Code != 0 || out.Error != "" {
-		srv.stop()
-		t.Fatalf("iperf3 %s -> %s failed: exit %d %s %s\nserver: %s", client, server, r.Code, out.Error, r.Stderr, srv.out.String())
-	}
+	out, stdout := iperfTransfer(t, br, server, client, serverIP, 20*time.Second, "-t", "2")
 	if out.End.SumReceived.Bytes <= 0 {
-		t.Fatalf("iperf3 %s -> %s: nothing received:\n%s", client, server, r.Stdout)
+		t.Fatalf("iperf3 %s -> %s: nothing received:\n%s", client, server, stdout)
 	}
 	t.Logf("iperf3 %s -> %s (trunk to trunk): %.0f bytes in 2 s, %.2f Gbit/s", client, server, out.End.SumReceived.Bytes, out.End.SumReceived.BitsPerSecond/1e9)
 }
@@ -474,15 +448,7 @@ func trunkEditsBody(server string, insts ...string) string {
 // veth to trunk and back keeps its IP and MAC and stays reachable.
 func TestTrunkEdits(t *testing.T) {
 	br := uniqueBridge("tk")
-	dir := t.TempDir()
-	server := filepath.Join(dir, "echo_server.py")
-	client := filepath.Join(dir, "echo_client.py")
-	stop := filepath.Join(dir, "stop")
-	for path, body := range map[string]string{server: echoServer, client: echoClient} {
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	server, client, stop := echoFiles(t)
 	file := topology(t, br, trunkEditsBody(server, "t1:trunk", "t2:trunk", "v1:", "t3:trunk"))
 	mustVpcctl(t, "apply", "-f", file)
 	before := instances(t, br)

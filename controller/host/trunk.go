@@ -36,7 +36,7 @@ func EnsureTrunkVeth(ovsEnd, kernelEnd string) (index int, recreated bool, err e
 	if err != nil {
 		return 0, false, err
 	}
-	if !trunkPaired(h, o, k) {
+	if !trunkPaired(o, k) {
 		for _, l := range []netlink.Link{o, k} {
 			if l == nil {
 				continue
@@ -75,7 +75,7 @@ func EnsureTrunkVeth(ovsEnd, kernelEnd string) (index int, recreated bool, err e
 }
 
 // trunkPaired: o and k exist and are the two ends of one veth pair.
-func trunkPaired(h *netlink.Handle, o, k netlink.Link) bool {
+func trunkPaired(o, k netlink.Link) bool {
 	if o == nil || k == nil {
 		return false
 	}
