@@ -132,16 +132,49 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 	// (plannedOfports, plumb.go): ovs-vswitchd takes flow-mods far slower
 	// once it polls many more veths.
 	planned := plannedOfports(atts, existing)
-	set, d, err := compileAndSync(ctx, sw, conn, t, atts, planned, s.Installed)
-	if err != nil {
-		return nil, err
-	}
-	sw.lap("flows sent")
-	ofports, changes, err := plumb(ctx, db, t.Bridge, atts, o)
-	sw.lap("plumb")
-	sum.HostChanges += changes
-	if err != nil {
-		return nil, err
+	var set *flows.Set
+	var d flowDiff
+	var ofports map[string]int
+	if newPorts(atts, existing) <= overlapPorts {
+		// Few new ports (an edit, or trunk instances, which are no ports):
+		// compile and send the flows while the host is plumbed. Neither
+		// waits for the other, and a port up before its flows only drops
+		// (the bridge is fail_mode=secure; its Classifier knows no port).
+		type synced struct {
+			set *flows.Set
+			d   flowDiff
+			err error
+		}
+		done := make(chan synced, 1)
+		go func() {
+			set, d, err := compileAndSync(ctx, newStopwatch(o.Log, "apply", t.Bridge), conn, t, atts, planned, s.Installed)
+			done <- synced{set, d, err}
+		}()
+		var changes int
+		var perr error
+		ofports, changes, perr = plumb(ctx, db, t.Bridge, atts, o)
+		sum.HostChanges += changes
+		r := <-done
+		sw.lap("flows sent and plumb")
+		if r.err != nil {
+			return nil, r.err
+		}
+		if perr != nil {
+			return nil, perr
+		}
+		set, d = r.set, r.d
+	} else {
+		if set, d, err = compileAndSync(ctx, sw, conn, t, atts, planned, s.Installed); err != nil {
+			return nil, err
+		}
+		sw.lap("flows sent")
+		var changes int
+		ofports, changes, err = plumb(ctx, db, t.Bridge, atts, o)
+		sw.lap("plumb")
+		sum.HostChanges += changes
+		if err != nil {
+			return nil, err
+		}
 	}
 	if !maps.Equal(ofports, planned) {
 		var d2 flowDiff

@@ -183,6 +183,27 @@ func plannedOfports(atts []*attachment, existing []ovsdb.PortInfo) map[string]in
 	return out
 }
 
+// overlapPorts is how many new OVS ports an apply may add and still send
+// its flows while it plumbs: ovs-vswitchd takes flow-mods far slower while
+// it attaches many ports (see plannedOfports), but an edit that adds a few
+// saves the time of one of the two.
+const overlapPorts = 8
+
+// newPorts counts the OVS ports of atts that the bridge does not have yet.
+func newPorts(atts []*attachment, existing []ovsdb.PortInfo) int {
+	have := make(map[string]bool, len(existing))
+	for _, p := range existing {
+		have[p.Name] = true
+	}
+	n := 0
+	for _, a := range atts {
+		if a.isPort() && !have[a.Port] {
+			n++
+		}
+	}
+	return n
+}
+
 // compileAndSync compiles the flows for the given port numbers and makes
 // the bridge's vpcctl flows match them.
 // installed, when not nil, is the set the caller knows the bridge holds
