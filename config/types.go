@@ -50,6 +50,9 @@ type Topology struct {
 	External *External  `mapstructure:"external"` // nil when the file has none
 	VPCs     []*VPC     `mapstructure:"vpcs"`
 	Peerings []*Peering `mapstructure:"peerings"`
+	// Hosts are the hypervisors one topology spans (each its own OVS
+	// bridge, joined by Geneve tunnels); none: everything on this host.
+	Hosts []*Hypervisor `mapstructure:"hosts"`
 	// Expect is the reachability the author expects (optional): checked on
 	// the model by `vpcctl check`, and by live probes with --live.
 	Expect []*Expectation `mapstructure:"expect"`
@@ -77,6 +80,31 @@ type Host struct {
 
 	Addr netip.Addr `mapstructure:"-"` // parsed IP
 	Pos  Pos        `mapstructure:"-"`
+}
+
+// Hypervisor is one host of a topology that spans several: instances name
+// it (Instance.Host); the others reach them through a tunnel to TunnelIP.
+type Hypervisor struct {
+	Name     string `mapstructure:"name" cfg:"required,label"`
+	TunnelIP string `mapstructure:"tunnel_ip" cfg:"required"`
+
+	TunnelAddr netip.Addr `mapstructure:"-"` // parsed TunnelIP
+	Pos        Pos        `mapstructure:"-"`
+}
+
+// TunnelOverhead is what Geneve over IPv4 adds to each frame: instances of a
+// topology with hosts get an MTU this much smaller than the underlay's 1500,
+// or a full-size packet would be dropped without a word on the way.
+const TunnelOverhead = 50
+
+// Hypervisor finds a host by name; nil when none.
+func (t *Topology) Hypervisor(name string) *Hypervisor {
+	for _, h := range t.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
 }
 
 // VPC is one virtual private cloud.
@@ -233,6 +261,7 @@ type Instance struct {
 	PublicIP        string     `mapstructure:"public_ip"`
 	SecurityGroups  []string   `mapstructure:"security_groups"`   // omitted or empty: [default]
 	Attach          string     `mapstructure:"attach"`            // default: veth
+	Host            string     `mapstructure:"host"`              // the hypervisor it runs on (topologies with hosts:)
 	SourceDestCheck *bool      `mapstructure:"source_dest_check"` // default: true
 	Run             string     `mapstructure:"run"`
 	FlowLogs        []*FlowLog `mapstructure:"flow_logs"`

@@ -30,6 +30,7 @@ type checker struct {
 func validate(t *Topology, r *report) {
 	c := &checker{report: r, t: t, vpcs: map[string]*VPC{}, peerings: map[string]*Peering{}}
 	c.top()
+	c.hosts()
 	c.external()
 	vpcNames := map[string]Pos{}
 	for _, v := range t.VPCs {
@@ -66,6 +67,48 @@ func (c *checker) top() {
 		c.errAt(t.Pos, "bridge", "ovs-system is the kernel datapath's own device; choose another bridge name")
 	}
 	c.oneOf(t.Pos, "datapath", t.Datapath, DatapathAuto, DatapathSystem, DatapathNetdev)
+}
+
+// hosts checks the hypervisors of a topology that spans several.
+func (c *checker) hosts() {
+	names := map[string]Pos{}
+	addrs := map[netip.Addr]*Hypervisor{}
+	for _, h := range c.t.Hosts {
+		c.name(h.Pos, h.Name)
+		c.unique(names, h.Pos, h.Name, "host")
+		h.TunnelAddr = c.addr(h.Pos, "tunnel_ip", h.TunnelIP)
+		if !h.TunnelAddr.IsValid() {
+			continue
+		}
+		if !h.TunnelAddr.Is4() || h.TunnelAddr.IsUnspecified() || h.TunnelAddr.IsMulticast() || h.TunnelAddr.IsLoopback() {
+			c.errAt(h.Pos, "tunnel_ip", "%s is not a usable unicast IPv4 address for a tunnel endpoint", h.TunnelAddr)
+			continue
+		}
+		if other, dup := addrs[h.TunnelAddr]; dup {
+			c.errAt(h.Pos, "tunnel_ip", "%s is already the tunnel address of host %s (%s)", h.TunnelAddr, other.Name, where(other.Pos))
+			continue
+		}
+		addrs[h.TunnelAddr] = h
+	}
+	if len(c.t.Hosts) > 0 && c.t.External != nil {
+		// Where the external network (and with it NAT gateways and elastic
+		// IPs) lives across hosts is not decided yet: say so rather than
+		// build it on one host by surprise.
+		c.errAt(c.t.External.Pos, "", "an external network is not supported yet in a topology with hosts: (instances on several hosts)")
+	}
+}
+
+// instanceHost checks an instance's host: required when the topology lists
+// hosts, refused when it does not.
+func (c *checker) instanceHost(i *Instance) {
+	switch {
+	case len(c.t.Hosts) == 0 && i.Host != "":
+		c.errAt(i.Pos, "host", "host %q: the topology lists no hosts (add hosts: with each host's tunnel_ip, or remove host:)", i.Host)
+	case len(c.t.Hosts) > 0 && i.Host == "":
+		c.errAt(i.Pos, "host", "missing: the topology lists hosts, so every instance says which one it runs on")
+	case i.Host != "" && c.t.Hypervisor(i.Host) == nil:
+		c.errAt(i.Pos, "host", "host %q is not in hosts:", i.Host)
+	}
 }
 
 // external checks the external network and its hosts.

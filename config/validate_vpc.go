@@ -161,6 +161,7 @@ func (c *checker) instances(v *VPC) {
 			seen[g] = true
 		}
 		c.oneOf(i.Pos, "attach", i.Attach, AttachVeth, AttachInternal, AttachTrunk)
+		c.instanceHost(i)
 	}
 }
 
