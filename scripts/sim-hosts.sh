@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
 # Simulated hypervisors on one machine, for multi-host tests, labs and benchmarks.
 #
-#   sim-hosts.sh up PREFIX N    make hosts PREFIX-h1..PREFIX-hN (N <= 200) joined by an underlay
-#   sim-hosts.sh down PREFIX    remove everything `up` made (idempotent, fine after a partial up)
-#   sim-hosts.sh list PREFIX    print the hosts as `up` does
+#   sim-hosts.sh up PREFIX N     make hosts PREFIX-h1..PREFIX-hN (N <= 200) joined by an underlay
+#   sim-hosts.sh down PREFIX     remove everything `up` made (idempotent, fine after a partial up)
+#   sim-hosts.sh list PREFIX     print the hosts as `up` does
+#   sim-hosts.sh repair PREFIX   start each host's OVS if it is down, restore its underlay
 #
-# `up` and `list` print one line per host:  NAME TUNNEL_IP OVSDB_ENDPOINT RUNDIR
+# `up`, `list` and `repair` print one line per host:  NAME TUNNEL_IP OVSDB_ENDPOINT RUNDIR
 #   e.g.  sim-h1 100.64.0.1 unix:/run/vpcctl-sim/sim-h1/db.sock /run/vpcctl-sim/sim-h1
+# (NAME is the host's network namespace; `list` shows the namespaces there are,
+# whether their OVS runs or not.)
 #
 # A host is a network namespace PREFIX-hK running its own ovsdb-server and
-# ovs-vswitchd (userspace datapath, started by `vpcctl ovs up` inside the
-# namespace) with run directory /run/vpcctl-sim/PREFIX-hK (database in db/,
-# logs in log/ under it). Its underlay interface is `ul0` (100.64.0.K/24, mtu
-# 1600 so a Geneve packet carrying a 1500-byte frame passes), one end of a veth
-# whose other end (`hK`) is enslaved to the Linux bridge `ul` in the namespace
-# PREFIX-u. Nothing is routed to the machine's uplink and nothing changes in
-# the root namespace (no ip_forward, no links, no routes): every link is
-# created directly inside the namespaces.
+# ovs-vswitchd (userspace datapath, TSO on; started by `vpcctl ovs up` inside
+# the namespace) with run directory /run/vpcctl-sim/PREFIX-hK (database in
+# db/, logs in log/ under it). The underlay is the Linux bridge `ul` in the
+# namespace PREFIX-u; host K is joined to it by a veth, `ul0-phy` in the host
+# and `hK` in PREFIX-u, all mtu 1600 (a Geneve packet carrying a 1500-byte
+# frame is 1550 bytes). Nothing is routed to the machine's uplink and nothing
+# changes in the root namespace (no ip_forward, no links, no routes): every
+# link is created directly inside the namespaces.
+#
+# The tunnel address 100.64.0.K/24 is on `ul0`, the local interface of an OVS
+# bridge `ul0` (external_ids:vpcctl-sim=underlay, NORMAL switching) whose
+# only other port is the veth ul0-phy. That is how the userspace datapath
+# tunnels: ovs-vswitchd routes a Geneve packet by its copy of the namespace's
+# routes and can send it only if the route's device is an OVS bridge's local
+# interface; with the address on a plain veth it drops the packet
+# ("native tunnel routing failed" in ofproto/trace). So a Geneve port with
+# options:remote_ip=flow options:key=flow on any bridge of the host, and flows
+# setting tun_dst/tun_id, work (tests/simhosts_test.go). Leave bridge ul0
+# alone: it is the host's NIC. (With the kernel datapath the address could
+# sit on a plain interface; this machine has none.)
 #
 # The OVSDB socket is a filesystem path: tools may use it from any namespace,
 # but a bridge's ports and tunnels live in the host's namespace, so run
-# `ip`, `ping` and friends there:  ip netns exec PREFIX-h1 ovs-vsctl --db=unix:... show
-#
-# Geneve in the userspace datapath: ovs-vswitchd routes tunnel packets by its
-# own copy of the namespace's routes; tunnel ports with
-# options:remote_ip=flow options:key=flow and flows that set tun_dst/tun_id work
-# with ul0 as a plain kernel interface (see tests/simhosts_test.go).
+# ovs-vsctl, ip, ping there:  ip netns exec PREFIX-h1 ovs-vsctl --db=unix:... show
+# ovs-ofctl: unix:RUNDIR/BRIDGE.mgmt; ovs-appctl: -t RUNDIR/ovs-vswitchd.PID.ctl.
 #
 # Instance namespaces: a vpcctl agent running in a host names the namespaces
 # it makes `vpcctl.<bridge>.<name>` (controller/host/names.go), in the
@@ -47,7 +58,7 @@ SIMROOT=/run/vpcctl-sim
 export PATH="$PATH:/usr/sbin:/sbin"
 
 usage() {
-  sed -n '3,5s/^# *//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '4,7s/^# *//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -149,8 +160,8 @@ cmd_down() {
 
 # The underlay of host $1 (number $2): OVS bridge ul0 (userspace datapath)
 # holding the veth ul0-phy, and the tunnel address on the bridge's own
-# interface ul0. Idempotent: also restores the address after ovs-vswitchd
-# restarted (it re-creates ul0 as a fresh tap, without address).
+# interface ul0 (a tap; measured: it keeps its address across an
+# ovs-vswitchd restart, but `repair` re-applies it anyway). Idempotent.
 underlay() {
   local ns=$1 k=$2 db="unix:$SIMROOT/$1/db.sock"
   ip netns exec "$ns" ovs-vsctl --db="$db" --timeout=20 \
