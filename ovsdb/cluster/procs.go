@@ -180,13 +180,16 @@ func (o Options) create(ctx context.Context, schemaPath string) error {
 		}
 		remotes = append(remotes, strings.TrimSpace(out))
 	}
+	var missing []int
 	for m := 1; m <= o.Members; m++ {
-		if slices.Contains(have, m) {
-			continue
+		if !slices.Contains(have, m) {
+			if err := portFree(o.BasePort + m - 1); err != nil {
+				return err
+			}
+			missing = append(missing, m)
 		}
-		if err := portFree(o.BasePort + m - 1); err != nil {
-			return err
-		}
+	}
+	for _, m := range missing {
 		var err error
 		if len(remotes) == 0 {
 			_, err = run(ctx, "ovsdb-tool", "create-cluster", o.file(m, "db"), schemaPath, o.raftAddr(m))
