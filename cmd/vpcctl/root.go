@@ -120,6 +120,7 @@ func newRootWith(g *globals) *cobra.Command {
 		newOVSCmd(g),
 		newDaemonCmd(g),
 		newLabCmd(g),
+		newClusterCmd(g),
 	)
 	showEnv(root)
 	return root
