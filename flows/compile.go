@@ -30,7 +30,11 @@ func compile(t *Topology, ids tableIDs) (*Set, error) {
 			fs = append(fs, subnetFlows(v, s)...)
 			fs = append(fs, routeFlows(t, v, s)...)
 			for ii := range s.Instances {
-				fs = append(fs, instanceFlows(v, s, &s.Instances[ii], t.Trunk)...)
+				if i := &s.Instances[ii]; i.Remote.IsValid() {
+					fs = append(fs, remoteFlows(t, v, s, i)...)
+				} else {
+					fs = append(fs, instanceFlows(v, s, i, t.Trunk)...)
+				}
 			}
 			fs = append(fs, naclFlows(v, s)...)
 		}
@@ -38,6 +42,7 @@ func compile(t *Topology, ids tableIDs) (*Set, error) {
 	fs = append(fs, <-sgFlows...)
 	fs = append(fs, flowLogFlows(t)...)
 	fs = append(fs, trunkFlows(t)...)
+	fs = append(fs, tunnelFlows(t)...)
 	set, err := newSet(fs, ids)
 	if err != nil {
 		return nil, err

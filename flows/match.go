@@ -62,6 +62,8 @@ var (
 	fCtZone   = field{"NXM_NX_CT_ZONE", "ct_zone", 51}
 	fCtMark   = field{"NXM_NX_CT_MARK", "ct_mark", 52}
 	fConjID   = field{"NXM_NX_CONJ_ID", "conj_id", 60}
+	fTunID    = field{"NXM_NX_TUN_ID", "tun_id", -2} // ovs-ofctl prints the tunnel first
+	fTunDst   = field{"NXM_NX_TUN_IPV4_DST", "tun_dst", -1}
 )
 
 // regField is the match field of a whole register; regs sort after the packet
@@ -81,12 +83,12 @@ type matchItem struct {
 	f           *field
 	n           uint8 // bytes of value (and mask)
 	masked      bool
-	value, mask [6]byte
+	value, mask [8]byte
 	text        string
 }
 
-// item makes a match item (mask nil: exact match). Values are at most 6 bytes
-// (a MAC) and live in the item: a match costs one allocation per field added.
+// item makes a match item (mask nil: exact match). Values are at most 8 bytes
+// (a tunnel id) and live in the item: a match costs one allocation per field added.
 func item(f *field, value, mask []byte, text string) matchItem {
 	it := matchItem{f: f, n: uint8(len(value)), masked: mask != nil, text: text}
 	copy(it.value[:], value)

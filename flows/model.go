@@ -15,6 +15,9 @@ type Topology struct {
 	// Trunk is the OpenFlow port of the bridge's trunk, through which every
 	// trunk instance (Instance.VLAN) comes and goes; 0 when there is none.
 	Trunk uint32
+	// Tunnel is the OpenFlow port of the bridge's Geneve tunnel to the other
+	// hosts of the topology (Instance.Remote); 0 when it spans no hosts.
+	Tunnel uint32
 }
 
 // External is the external network: a flat segment inside the bridge with
@@ -156,6 +159,10 @@ type Instance struct {
 	Forward bool
 	// FlowLog is what the instance's flow logs record (zero: it has none).
 	FlowLog FlowLogTraffic
+	// Remote is the tunnel address of the host the instance runs on, when
+	// that is another host: it has no port on this bridge, Port is its
+	// RemotePort id, and what is sent to it leaves through the tunnel.
+	Remote netip.Addr
 }
 
 func vpcOwner(v *VPC) string                   { return "vpcs[" + v.Name + "]" }

@@ -14,7 +14,7 @@ type Table struct {
 // The pipeline, in packet order. Every table ends with a table-miss flow that
 // drops (the bridge runs fail_mode=secure: no NORMAL fallback anywhere).
 var (
-	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers; unknown ports and VLAN tags drop", Next: []string{"PortSecurity"}}
+	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers (the tunnel: its key is the VPC); unknown ports and VLAN tags drop", Next: []string{"PortSecurity", "L2Lookup"}}
 	TPortSecurity = &Table{Name: "PortSecurity", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"ARPResponder"}}
 	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"GatewayIn", "L3Forwarding"}}
 	TGatewayIn    = &Table{Name: "GatewayIn", Doc: "external network -> a public IP: NAT reversed (NAT gateway) or applied (elastic IP) in the owning VPC's NAT zone", Next: []string{"L3Forwarding"}}
@@ -22,7 +22,7 @@ var (
 	TL3Forwarding = &Table{Name: "L3Forwarding", Doc: "the VPC router: answers ping to each subnet's .1; local route, then the subnet's route table (longest prefix); MAC rewrite, TTL-1", Next: []string{"L2Lookup", "ConntrackLookup"}}
 	TL2Lookup     = &Table{Name: "L2Lookup", Doc: "destination MAC in this VPC -> destination port and subnet registers", Next: []string{"ConntrackLookup"}}
 	TCtLookup     = &Table{Name: "ConntrackLookup", Doc: "conntrack in the VPC's zone (reg0), then on to ConntrackState; the external network has no security stages", Next: []string{"ConntrackState", "Output"}}
-	TCtState      = &Table{Name: "ConntrackState", Doc: "invalid packets (ct_state=+inv) drop", Next: []string{"EgressNACL"}}
+	TCtState      = &Table{Name: "ConntrackState", Doc: "invalid packets (ct_state=+inv) drop; what came through the tunnel was decided on its host: on to the commit", Next: []string{"EgressNACL", "ConntrackCommit"}}
 	TEgressNACL   = &Table{Name: "EgressNACL", Doc: "network ACL of the source subnet, when the packet leaves it (stateless)", Next: []string{"EgressSecurityGroup"}}
 	TEgressSG     = &Table{Name: "EgressSecurityGroup", Doc: "security groups of the source instance (replies pass: stateful)", Next: []string{"IngressNACL"}}
 	TIngressNACL  = &Table{Name: "IngressNACL", Doc: "network ACL of the destination subnet, when the packet enters it (stateless)", Next: []string{"IngressSecurityGroup"}}
