@@ -53,6 +53,9 @@ type Topology struct {
 	// Hosts are the hypervisors one topology spans (each its own OVS
 	// bridge, joined by Geneve tunnels); none: everything on this host.
 	Hosts []*Hypervisor `mapstructure:"hosts"`
+	// Local is the host of Hosts this vpcctl programs (its --host); the
+	// caller sets it, the file never does.
+	Local string `mapstructure:"-"`
 	// Expect is the reachability the author expects (optional): checked on
 	// the model by `vpcctl check`, and by live probes with --live.
 	Expect []*Expectation `mapstructure:"expect"`
@@ -96,6 +99,10 @@ type Hypervisor struct {
 // topology with hosts get an MTU this much smaller than the underlay's 1500,
 // or a full-size packet would be dropped without a word on the way.
 const TunnelOverhead = 50
+
+// OnThisHost says whether instance i runs on this vpcctl's host: always on
+// a topology without hosts.
+func (t *Topology) OnThisHost(i *Instance) bool { return len(t.Hosts) == 0 || i.Host == t.Local }
 
 // Hypervisor finds a host by name; nil when none.
 func (t *Topology) Hypervisor(name string) *Hypervisor {

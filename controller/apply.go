@@ -43,6 +43,10 @@ func Apply(ctx context.Context, o Options, t *config.Topology) (*Summary, error)
 // and with s.Daemon it makes the daemon's socket the bridge's controller.
 func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Summary, error) {
 	o = o.withDefaults()
+	if err := setLocalHost(t, o.Host); err != nil {
+		return nil, err
+	}
+	o.remoteNS = remoteNamespaces(t)
 	sw := newStopwatch(o.Log, "apply", t.Bridge)
 	lock, err := lockBridge(ctx, o, t.Bridge)
 	if err != nil {
@@ -201,7 +205,7 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 		return nil, err
 	}
 	for _, a := range atts {
-		if a.Attach != attachTrunkPort {
+		if a.Attach != attachTrunkPort && a.Attach != attachTunnel {
 			sum.Instances++
 		}
 	}

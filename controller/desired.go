@@ -48,6 +48,10 @@ type attachment struct {
 	// wasTrunk: a veth instance that was a trunk instance; its host end
 	// still carries the trunk's tc filter (see untagFormerTrunks).
 	wasTrunk bool
+	// MTU and NoTxOffload of the instance's link (instances of a topology
+	// that spans hosts; 0 and false otherwise).
+	MTU         int
+	NoTxOffload bool
 }
 
 func (a *attachment) externalIDs() map[string]string {
@@ -56,6 +60,8 @@ func (a *attachment) externalIDs() map[string]string {
 		keyIP: a.Addr.Addr().String(), keyMAC: a.MAC.String(), keyAttach: a.Attach,
 	}
 	switch a.Attach {
+	case attachTunnel:
+		ids = map[string]string{keyAttach: a.Attach}
 	case attachTrunkPort:
 		ids = map[string]string{keyAttach: a.Attach}
 		for _, t := range a.trunks {
@@ -75,6 +81,12 @@ func (a *attachment) externalIDs() map[string]string {
 // still valid, so that edits of other instances never move it: the port's
 // record is what a restarted vpcctl, or the same file checked out afresh, finds.
 func keepAddresses(t *config.Topology, existing []ovsdb.PortInfo) {
+	if len(t.Hosts) > 0 {
+		// Across hosts every host must give an instance the same address:
+		// one bridge's records cannot say it. The file's allocation (pinned
+		// by whoever publishes it, see vpcctl apply --cluster) is used as is.
+		return
+	}
 	type key struct{ vpc, instance, subnet string }
 	rec := make(map[key]netip.Addr, len(existing))
 	for _, p := range existing {
@@ -116,6 +128,9 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 	next := 1
 	for _, v := range t.VPCs {
 		for _, in := range v.Instances {
+			if !t.OnThisHost(in) {
+				continue // another host's: remoteInstances
+			}
 			sn := v.Subnet(in.Subnet)
 			a := &attachment{
 				VPC: v.Name, Subnet: sn.Name, Name: in.Name,
@@ -126,6 +141,9 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 				Addr:      netip.PrefixFrom(in.Addr, sn.Prefix.Bits()),
 				Gateway:   sn.RouterIP(),
 				Run:       in.Run,
+			}
+			if len(t.Hosts) > 0 {
+				a.MTU, a.NoTxOffload = tunnelMTU, true
 			}
 			out = append(out, a)
 		}
@@ -155,6 +173,9 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 	}
 	if trunks := assignVLANs(out, existing); len(trunks) > 0 {
 		out = append(out, trunkPortAttachment(t.Bridge, trunks))
+	}
+	if len(t.Hosts) > 0 {
+		out = append(out, tunnelAttachment(t.Bridge))
 	}
 	for _, a := range out {
 		a.recorded = recorded[a.Port]
@@ -214,10 +235,14 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 	}
 	ft := &flows.Topology{External: externalTopology(t, atts, ofports, extra[":external"])}
 	for _, a := range atts {
-		if a.Attach == attachTrunkPort {
+		switch a.Attach {
+		case attachTrunkPort:
 			ft.Trunk = uint32(ofports[a.Port])
+		case attachTunnel:
+			ft.Tunnel = uint32(ofports[a.Port])
 		}
 	}
+	remote := remoteIDs(t)
 	for _, v := range t.VPCs {
 		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name), NATZone: extra[":nat:"+v.Name]}
 		natID := map[string]uint16{}
@@ -237,6 +262,14 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 				Routes: routes(t, v, s.Table, natID, peerZone)}
 			for _, in := range v.Instances {
 				if in.Subnet != s.Name {
+					continue
+				}
+				if !t.OnThisHost(in) {
+					fs.Instances = append(fs.Instances, flows.Instance{
+						Name: in.Name, Port: remote[v.Name+"/"+in.Name], MAC: host.InstanceMAC(v.Name, in.Name), IP: in.Addr,
+						Groups: in.SecurityGroups, Forward: !in.CheckSourceDest(), FlowLog: flowlog.Traffic(v, in),
+						Remote: t.Hypervisor(in.Host).TunnelAddr,
+					})
 					continue
 				}
 				a := byName[v.Name+"/"+in.Name]

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/host"
 	"github.com/vpcctl/vpcctl/ovsdb"
 )
@@ -20,6 +22,17 @@ func Destroy(ctx context.Context, o Options, bridge string) error {
 	}
 	defer lock.unlock()
 	return destroy(ctx, o, bridge, func(*ovsdb.Client) ([]string, error) { return []string{bridge}, nil })
+}
+
+// DestroyTopology is Destroy of a topology's bridge; across hosts, the
+// namespaces of the instances of other hosts are not this host's (on one
+// machine that simulates several hosts they share the names).
+func DestroyTopology(ctx context.Context, o Options, t *config.Topology) error {
+	if err := setLocalHost(t, o.Host); err != nil {
+		return err
+	}
+	o.remoteNS = remoteNamespaces(t)
+	return Destroy(ctx, o, t.Bridge)
 }
 
 // DestroyAll removes every vpcctl bridge and namespace on this host.
@@ -41,6 +54,7 @@ func destroy(ctx context.Context, o Options, nsBridge string, pick func(*ovsdb.C
 	var errs []error
 	nss, err := host.ListNamespaces(nsBridge)
 	errs = append(errs, err)
+	nss = slices.DeleteFunc(nss, func(ns string) bool { return o.remoteNS[ns] })
 	errs = append(errs, removeNamespaces(nss))
 	db, err := connect(ctx, o)
 	if err != nil {

@@ -17,6 +17,10 @@ type Options struct {
 	RunDir string       // OVS run directory holding BRIDGE.mgmt; "" = derived from OVSDB
 	Log    *slog.Logger // nil = discard
 	File   string       // the topology file, recorded on the bridge so `flows` and `status` can find it
+	// Host is the host of the topology's hosts: this vpcctl programs (its
+	// instances plumbed, the others reached through the tunnel); required
+	// when the topology lists hosts.
+	Host string
 	// Verify: look inside every instance's namespace, also those whose
 	// port records the plumbing they have and whose host end is intact.
 	Verify bool
@@ -24,6 +28,10 @@ type Options struct {
 	// whose map entries and plumbing record are right (the daemon after it
 	// saw one missing).
 	verifyTrunk bool
+	// remoteNS are the namespaces of the topology's instances on other
+	// hosts: stale namespaces of this bridge are not theirs to remove
+	// (hosts simulated on one machine share the namespace names).
+	remoteNS map[string]bool
 }
 
 func (o Options) withDefaults() Options {

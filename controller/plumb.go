@@ -41,7 +41,7 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		start = time.Now()
 	}
 	var veths, internals, hostPorts, trunks []*attachment
-	var trunkPort *attachment
+	var trunkPort, tunnel *attachment
 	for _, a := range atts {
 		switch a.Attach {
 		case "host":
@@ -52,6 +52,8 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 			trunks = append(trunks, a)
 		case attachTrunkPort:
 			trunkPort = a
+		case attachTunnel:
+			tunnel = a
 		default:
 			veths = append(veths, a)
 		}
@@ -109,6 +111,9 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	}
 	if trunkPort != nil {
 		ports = append(ports, trunkPort.portSpec())
+	}
+	if tunnel != nil {
+		ports = append(ports, tunnel.portSpec())
 	}
 	if _, err := db.EnsurePorts(ctx, bridge, ports); err != nil {
 		return nil, changes, err
@@ -292,8 +297,11 @@ func (a *attachment) portSpec() ovsdb.PortSpec {
 	if a.Attach == attachTrunkPort {
 		ps.SyncPrefix = keyTrunkRecord
 	}
-	if a.Attach == "internal" || a.Attach == "host" {
+	switch a.Attach {
+	case "internal", "host":
 		ps.Type = "internal"
+	case attachTunnel:
+		ps.Type, ps.Options = "geneve", map[string]string{"remote_ip": "flow", "key": "flow"}
 	}
 	return ps
 }
@@ -303,7 +311,7 @@ func (a *attachment) vethSpec() host.VethSpec {
 }
 
 func (a *attachment) linkSpec() host.LinkSpec {
-	return host.LinkSpec{Namespace: a.Namespace, MAC: a.MAC, Addr: a.Addr, Gateway: a.Gateway}
+	return host.LinkSpec{Namespace: a.Namespace, MAC: a.MAC, Addr: a.Addr, Gateway: a.Gateway, MTU: a.MTU, NoTxOffload: a.NoTxOffload}
 }
 
 // instanceErrors joins the errors of the instances that failed, each named,
@@ -394,7 +402,7 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	}
 	var gone []string
 	for _, ns := range nss {
-		if !wantNS[ns] {
+		if !wantNS[ns] && !o.remoteNS[ns] {
 			gone = append(gone, ns)
 		}
 	}

@@ -34,6 +34,9 @@ type PortSpec struct {
 	// ("" deletes none). The trunk port keeps one record per trunk instance
 	// this way: 1,000 of them written to both rows doubled the transaction.
 	SyncPrefix string
+	// Options is the Interface's options column, whole (a tunnel's
+	// remote_ip and key); nil leaves it empty.
+	Options map[string]string
 }
 
 func (s PortSpec) validate() error {
@@ -79,6 +82,7 @@ func newPort(prefix string, spec PortSpec) (*vswitchd.Port, *vswitchd.Interface)
 		Name:        spec.Name,
 		Type:        spec.Type,
 		ExternalIDs: withOwner(spec.ifaceExternalIDs()),
+		Options:     spec.Options,
 	}
 	if spec.OfportRequest != 0 {
 		req := spec.OfportRequest
@@ -168,6 +172,13 @@ func (c *Client) updatePortIfaceOps(p *vswitchd.Port, iface *vswitchd.Interface,
 	var fields []any
 	if iface.Type != spec.Type {
 		fields = append(fields, &im.Type)
+	}
+	if !maps.Equal(iface.Options, spec.Options) {
+		im.Options = spec.Options
+		if im.Options == nil {
+			im.Options = map[string]string{}
+		}
+		fields = append(fields, &im.Options)
 	}
 	if spec.OfportRequest != 0 && (iface.OfportRequest == nil || *iface.OfportRequest != spec.OfportRequest) {
 		req := spec.OfportRequest

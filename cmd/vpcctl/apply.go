@@ -122,7 +122,7 @@ func newDestroyCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return controller.Destroy(ctx, g.options(), topo.Bridge)
+				return controller.DestroyTopology(ctx, g.options(), topo)
 			}
 		},
 	}

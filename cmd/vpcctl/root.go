@@ -22,6 +22,7 @@ func init() {
 type globals struct {
 	ovsdb     string
 	rundir    string
+	host      string
 	output    string
 	verbose   bool
 	logLevel  string
@@ -33,7 +34,7 @@ type globals struct {
 }
 
 func (g *globals) options() controller.Options {
-	return controller.Options{OVSDB: g.ovsdb, RunDir: g.rundir, Log: g.logger(slog.LevelWarn)}
+	return controller.Options{OVSDB: g.ovsdb, RunDir: g.rundir, Host: g.host, Log: g.logger(slog.LevelWarn)}
 }
 
 // logLevels are the values of --log-level.
@@ -58,7 +59,7 @@ func (g *globals) logger(def slog.Level) *slog.Logger {
 
 // settingsHelp is the part of `vpcctl --help` that says where settings come from.
 const settingsHelp = `Settings. vpcctl's own settings (not the topology) are the global flags
---ovsdb, --ovs-rundir, --log-level, --log-format, and every flag of
+--ovsdb, --ovs-rundir, --host, --log-level, --log-format, and every flag of
 "vpcctl daemon" except -f (e.g. --metrics-addr). Each is taken from, highest
 first:
   1. the command line (--ovsdb tcp:127.0.0.1:6640);
@@ -102,6 +103,7 @@ func newRootWith(g *globals) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.ovsdb, "ovsdb", controller.DefaultOVSDB, "OVSDB endpoint (unix:PATH or tcp:HOST:PORT)")
 	pf.StringVar(&g.rundir, "ovs-rundir", "", "OVS run directory holding BRIDGE.mgmt (default: the directory of a unix --ovsdb socket)")
+	pf.StringVar(&g.host, "host", "", "which of the topology's hosts: this is (topologies that span hosts)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format of read commands: table|json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr (--log-level debug)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level on stderr: debug|info|warn|error (default: warn; the daemon: info)")

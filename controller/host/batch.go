@@ -381,6 +381,11 @@ func (w *nsWorker) plumbFresh(nsh *netlink.Handle, spec VethSpec, hl netlink.Lin
 	if err := nsh.LinkSetIP6AddrGenMode(link, addrGenModeNone); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) {
 		return rep, fmt.Errorf("turn off IPv6 addresses on %s: %w", spec.ifName(), err)
 	}
+	if spec.NoTxOffload {
+		if _, err := disableTxOffloadHere(spec.Namespace, spec.ifName()); err != nil {
+			return rep, err
+		}
+	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: spec.Addr.Addr().AsSlice(), Mask: net.CIDRMask(spec.Addr.Bits(), 32)}}
 	if err := nsh.AddrAdd(link, addr); err != nil {
 		return rep, fmt.Errorf("add %v to %s: %w", spec.Addr, spec.ifName(), err)

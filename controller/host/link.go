@@ -22,6 +22,9 @@ type LinkSpec struct {
 	Addr      netip.Prefix     // instance IP with the subnet's prefix length, e.g. 10.1.1.10/24
 	Gateway   netip.Addr       // default gateway (the subnet's .1); invalid = no default route
 	MTU       int              // 0 leaves the kernel default
+	// NoTxOffload: transmit offloads off (an instance of a topology that
+	// spans hosts; see disableTxOffload).
+	NoTxOffload bool
 }
 
 // VethSpec describes an instance's veth pair.
@@ -39,7 +42,11 @@ type VethSpec struct {
 // Digest names the content of the spec (namespace, names, MAC, address,
 // gateway, MTU), for a caller to record beside what it plumbed.
 func (s VethSpec) Digest() string {
-	h := sha256.Sum256(fmt.Appendf(nil, "%s|%s|%s|%s|%s|%s|%d", s.HostName, s.ifName(), s.Namespace, s.MAC, s.Addr, s.Gateway, s.MTU))
+	b := fmt.Appendf(nil, "%s|%s|%s|%s|%s|%s|%d", s.HostName, s.ifName(), s.Namespace, s.MAC, s.Addr, s.Gateway, s.MTU)
+	if s.NoTxOffload { // only then: digests recorded before stay valid
+		b = append(b, "|notx"...)
+	}
+	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
 
@@ -105,6 +112,13 @@ func configureLink(h *netlink.Handle, spec LinkSpec, ifName string, link, lo net
 			return changed, fmt.Errorf("set MTU of %s: %w", ifName, err)
 		}
 		changed = true
+	}
+	if spec.NoTxOffload {
+		c, err := disableTxOffload(spec.Namespace, ifName)
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
 	}
 	c, err = ensureOnlyAddr(h, link, spec.Addr)
 	changed = changed || c
