@@ -256,7 +256,7 @@ func (o Options) Kill(m int) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("cluster: kill member %d (pid %d): %w", m, pid, err)
 	}
-	if !waitDuration(func() bool { return !o.isMember(pid, m) }, 2*time.Second) {
+	if !waitDuration(func() bool { return !running(pid) }, 2*time.Second) {
 		return fmt.Errorf("cluster: member %d (pid %d) survived SIGKILL", m, pid)
 	}
 	return nil
@@ -323,7 +323,7 @@ func (o Options) stop(m int) error {
 	if pid == 0 {
 		return nil
 	}
-	gone := func() bool { return !o.isMember(pid, m) }
+	gone := func() bool { return !running(pid) }
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	if waitDuration(gone, 5*time.Second) {
 		return nil
@@ -364,9 +364,19 @@ func (o Options) pid(m int) int {
 	return pid
 }
 
-// isMember: pid is alive (not a zombie), is ovsdb-server, and serves member
-// m's database file.
+// isMember: pid is a running ovsdb-server serving member m's database file.
 func (o Options) isMember(pid, m int) bool {
+	if !running(pid) {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), o.file(m, "db"))
+}
+
+// running: pid is an ovsdb-server that has not exited (not a zombie). After
+// a signal, this, not isMember, says when it is gone: an exiting process
+// loses its command line before it closes its files (sockets, locks).
+func running(pid int) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil || strings.TrimSpace(string(comm)) != "ovsdb-server" {
 		return false
@@ -377,11 +387,7 @@ func (o Options) isMember(pid, m int) bool {
 	}
 	s := string(stat)
 	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X' {
-		return false
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), o.file(m, "db"))
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 // Status asks every member (ovs-appctl cluster/status) how it sees the

@@ -39,6 +39,9 @@ const (
 	// cacheWait bounds how long Publish waits, after its commit, for the
 	// cache to show it (read-your-writes for Topology and Addresses).
 	cacheWait = 2 * time.Second
+	// attemptTimeout bounds one try of a write: a commit takes
+	// milliseconds, an election about a second.
+	attemptTimeout = 3 * time.Second
 )
 
 // Snapshot is one published version of a topology, as Watch delivers it.
@@ -157,9 +160,13 @@ func Dial(ctx context.Context, endpoints []string, log *slog.Logger) (*Store, er
 }
 
 // Close ends the connection and closes every Watch channel. The Store must
-// not be used afterwards.
+// not be used afterwards (a second Close does nothing).
 func (s *Store) Close() {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
 	s.closed = true
 	ws := slices.Collect(maps.Keys(s.watchers))
 	clear(s.watchers)
@@ -284,7 +291,7 @@ func (s *Store) Publish(ctx context.Context, name, yaml string, addrs map[string
 	digest := Digest(yaml)
 	first := -1 // the generation before this publish, as first seen
 	var gen int
-	err = s.retry(ctx, "publish "+name, func() error {
+	err = s.retry(ctx, "publish "+name, func(ctx context.Context) error {
 		cur, exists := s.topologyRow(name)
 		if first < 0 {
 			first = cur.Generation
@@ -390,7 +397,7 @@ func (s *Store) Report(ctx context.Context, st ChassisStatus) error {
 		ovsdb.NewCondition("name", ovsdb.ConditionEqual, st.Name),
 		ovsdb.NewCondition("topology", ovsdb.ConditionEqual, st.Topology),
 	}
-	return s.retry(ctx, "report "+st.Name, func() error {
+	return s.retry(ctx, "report "+st.Name, func(ctx context.Context) error {
 		var cs []model.Chassis
 		_ = s.cli.WhereCache(func(c *model.Chassis) bool {
 			return c.Name == st.Name && c.Topology == st.Topology
@@ -447,18 +454,33 @@ func asErrors(es []ovsdb.OperationError) []error {
 // retry runs attempt until it succeeds or ctx ends. Conflicts and lost
 // connections (a failover) are retried, after the cache changes or a short
 // pause; other errors are returned at once.
-func (s *Store) retry(ctx context.Context, what string, attempt func() error) error {
+//
+// Each attempt has attemptTimeout: a call that hangs on a connection that
+// is still open (a member that lost its quorum and then the leadership
+// while our transaction waited in its log) makes the client reconnect,
+// which finds the current leader. The guards make a retry safe even if the
+// hung transaction commits after all.
+func (s *Store) retry(ctx context.Context, what string, attempt func(context.Context) error) error {
 	pause := 50 * time.Millisecond
 	for {
 		changed := s.changed.wait()
-		err := attempt()
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		err := attempt(actx)
+		hung := err != nil && actx.Err() != nil && ctx.Err() == nil
+		cancel()
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("cluster: %s: %w (last error: %v)", what, ctx.Err(), err)
 		}
-		if !errors.Is(err, errConflict) && !retriable(err) {
+		switch {
+		case hung:
+			if !strings.Contains(err.Error(), "awaiting reconnection") {
+				s.log.Warn("cluster: no answer from the member, reconnecting", "what", what, "err", err)
+				s.cli.Disconnect()
+			}
+		case !errors.Is(err, errConflict) && !retriable(err):
 			return fmt.Errorf("cluster: %s: %w", what, err)
 		}
 		s.log.Debug("cluster: retrying", "what", what, "err", err)

@@ -314,19 +314,33 @@ func TestLeaderFailover(t *testing.T) {
 	}
 }
 
+// TestNoQuorum kills 2 of 3 members: the leader and a follower (the store
+// loses its connection), or both followers (it keeps talking to a leader
+// that can no longer commit).
 func TestNoQuorum(t *testing.T) {
+	for _, kill := range []string{"leader+follower", "followers"} {
+		t.Run(kill, func(t *testing.T) { testNoQuorum(t, kill == "followers") })
+	}
+}
+
+func testNoQuorum(t *testing.T, followers bool) {
 	o, eps := startCluster(t)
 	s := dial(t, eps)
 	ctx := context.Background()
 	addrs := map[string]string{"prod/web": "10.0.1.4"}
 	publish(t, s, "br-a", "v1", addrs, 1, true)
+	w := s.Watch(ctx, "br-a")
+	next(t, w, 5*time.Second)
 
 	leader, err := o.Leader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := leader%3 + 1
-	for _, m := range []int{leader, other} {
+	victims := []int{leader, leader%3 + 1}
+	if followers {
+		victims = []int{leader%3 + 1, (leader+1)%3 + 1}
+	}
+	for _, m := range victims {
 		if err := o.Kill(m); err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +355,7 @@ func TestNoQuorum(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("publish without quorum: %v, want a deadline", err)
 	}
-	t.Logf("publish without quorum failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	t.Logf("killed %v: publish without quorum failed after %v: %v", victims, time.Since(start).Round(time.Millisecond), err)
 	if y, g, ok := s.Topology("br-a"); !ok || y != "v1" || g != 1 {
 		t.Fatalf("Topology without quorum = %q %d %v", y, g, ok)
 	}
@@ -349,8 +363,8 @@ func TestNoQuorum(t *testing.T) {
 		t.Fatalf("Addresses without quorum = %v", got)
 	}
 
-	// Quorum back: the same store writes again.
-	for _, m := range []int{leader, other} {
+	// Quorum back: the same store writes again; its watcher sees it.
+	for _, m := range victims {
 		if err := o.Start(ctx, m); err != nil {
 			t.Fatal(err)
 		}
@@ -358,6 +372,20 @@ func TestNoQuorum(t *testing.T) {
 	start = time.Now()
 	publish(t, s, "br-a", "v2", addrs, 2, true)
 	t.Logf("quorum restored: publish after %v", time.Since(start).Round(time.Millisecond))
+	if snap := next(t, w, 5*time.Second); snap != (Snapshot{"v2", 2}) {
+		t.Fatalf("watch got %+v", snap)
+	}
+
+	// Close ends every Watch.
+	s.Close()
+	select {
+	case _, ok := <-w:
+		if ok {
+			t.Fatal("snapshot after Close")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("watch channel not closed by Close")
+	}
 }
 
 func TestDown(t *testing.T) {
