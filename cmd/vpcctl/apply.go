@@ -84,6 +84,19 @@ func newApplyCmd(g *globals) *cobra.Command {
 			ctx, cancel := signalContext()
 			defer cancel()
 			opts := g.options()
+			if g.cluster != "" {
+				// Across hosts: the agents apply it, each on its host.
+				raw, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				gen, changed, err := controller.Publish(ctx, opts, []string{g.cluster}, raw, topo)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "topology %s: generation %d in the cluster (%s)\n", topo.Bridge, gen, map[bool]string{true: "published", false: "unchanged"}[changed])
+				return nil
+			}
 			opts.File = file
 			opts.Verify = verify
 			sum, err := controller.Apply(ctx, opts, topo)

@@ -23,6 +23,7 @@ type globals struct {
 	ovsdb     string
 	rundir    string
 	host      string
+	cluster   string
 	output    string
 	verbose   bool
 	logLevel  string
@@ -59,7 +60,7 @@ func (g *globals) logger(def slog.Level) *slog.Logger {
 
 // settingsHelp is the part of `vpcctl --help` that says where settings come from.
 const settingsHelp = `Settings. vpcctl's own settings (not the topology) are the global flags
---ovsdb, --ovs-rundir, --host, --log-level, --log-format, and every flag of
+--ovsdb, --ovs-rundir, --host, --cluster, --log-level, --log-format, and every flag of
 "vpcctl daemon" except -f (e.g. --metrics-addr). Each is taken from, highest
 first:
   1. the command line (--ovsdb tcp:127.0.0.1:6640);
@@ -104,6 +105,7 @@ func newRootWith(g *globals) *cobra.Command {
 	pf.StringVar(&g.ovsdb, "ovsdb", controller.DefaultOVSDB, "OVSDB endpoint (unix:PATH or tcp:HOST:PORT)")
 	pf.StringVar(&g.rundir, "ovs-rundir", "", "OVS run directory holding BRIDGE.mgmt (default: the directory of a unix --ovsdb socket)")
 	pf.StringVar(&g.host, "host", "", "which of the topology's hosts: this is (topologies that span hosts)")
+	pf.StringVar(&g.cluster, "cluster", "", "VPCctl cluster endpoints (unix:PATH,...; see vpcctl cluster up): apply publishes there, agents read there")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format of read commands: table|json")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logs on stderr (--log-level debug)")
 	pf.StringVar(&g.logLevel, "log-level", "", "log level on stderr: debug|info|warn|error (default: warn; the daemon: info)")
@@ -112,6 +114,7 @@ func newRootWith(g *globals) *cobra.Command {
 	root.AddCommand(
 		newValidateCmd(g),
 		newApplyCmd(g),
+		newAgentCmd(g),
 		newDestroyCmd(g),
 		newStatusCmd(g),
 		newExecCmd(g),
