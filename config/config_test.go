@@ -155,7 +155,7 @@ func errorCases() []errorCase {
 		{"unknown nested key", "version: 1\nvpcs:\n  - name: prod\n    cidr: 10.1.0.0/16\n    subnets:\n      - name: a\n        cdir: 10.1.1.0/24\n",
 			[]string{`t.yaml:7: vpcs[prod].subnets[a].cdir: unknown field "cdir" (did you mean "cidr"?)`, "t.yaml:6: vpcs[prod].subnets[a].cidr: missing required field"}},
 		{"unknown key lists choices", "version: 1\nexternal: {cidr: 203.0.113.0/24, gateway: 203.0.113.1, zzzzzz: 1}\n",
-			[]string{`external.zzzzzz: unknown field "zzzzzz" (expected one of: cidr, gateway, attach, hosts)`}},
+			[]string{`external.zzzzzz: unknown field "zzzzzz" (expected one of: cidr, gateway, attach, hosts, host)`}},
 		{"upper-case key", base + "    Name: x\n", []string{`vpcs[prod].Name: unknown field "Name" (did you mean "name"?)`}},
 		{"cidr is a list", "version: 1\nvpcs:\n  - name: prod\n    cidr: [1, 2]\n", []string{"t.yaml:4: vpcs[prod].cidr: expected a string, got a list"}},
 		{"subnets is a string", "version: 1\nvpcs:\n  - name: prod\n    cidr: 10.1.0.0/16\n    subnets: \"x\"\n", []string{`t.yaml:5: vpcs[prod].subnets: expected a list, got "x"`}},

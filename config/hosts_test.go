@@ -53,8 +53,12 @@ func TestHostsErrors(t *testing.T) {
 			[]string{"hosts[h2].tunnel_ip: 127.0.0.2 is not a usable unicast IPv4 address"}},
 		{"tunnel ip missing", strings.Replace(hostsBase, ", tunnel_ip: 100.64.0.2", "", 1),
 			[]string{"hosts[h2].tunnel_ip: missing required field"}},
-		{"external with hosts", strings.Replace(hostsBase, "vpcs:", "external: {cidr: 203.0.113.0/24, gateway: 203.0.113.1}\nvpcs:", 1),
-			[]string{"external: an external network is not supported yet in a topology with hosts"}},
+		{"external without host", strings.Replace(hostsBase, "vpcs:", "external: {cidr: 203.0.113.0/24, gateway: 203.0.113.1}\nvpcs:", 1),
+			[]string{"t.yaml:5: external.host: missing: the topology lists hosts"}},
+		{"external on unknown host", strings.Replace(hostsBase, "vpcs:", "external: {cidr: 203.0.113.0/24, gateway: 203.0.113.1, host: h7}\nvpcs:", 1),
+			[]string{`external.host: host "h7" is not in hosts:`}},
+		{"external host without hosts", strings.Replace(base, "vpcs:", "external: {cidr: 203.0.113.0/24, gateway: 203.0.113.1, host: h1}\nvpcs:", 1),
+			[]string{`external.host: host "h1": the topology lists no hosts`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			top, _, err := parse(t, c.src)

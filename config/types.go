@@ -69,6 +69,9 @@ type External struct {
 	Gateway string  `mapstructure:"gateway" cfg:"required"`
 	Attach  string  `mapstructure:"attach"`
 	Hosts   []*Host `mapstructure:"hosts"`
+	// Host is the hypervisor (of the topology's hosts:) where the external
+	// network, its hosts and every VPC's gateways live; required with hosts.
+	Host string `mapstructure:"host"`
 
 	Prefix      netip.Prefix `mapstructure:"-"` // parsed CIDR
 	GatewayAddr netip.Addr   `mapstructure:"-"` // parsed Gateway
@@ -103,6 +106,12 @@ const TunnelOverhead = 50
 // OnThisHost says whether instance i runs on this vpcctl's host: always on
 // a topology without hosts.
 func (t *Topology) OnThisHost(i *Instance) bool { return len(t.Hosts) == 0 || i.Host == t.Local }
+
+// GatewayHere says whether the external network (and with it the VPCs'
+// gateways) is on this vpcctl's host: always without hosts.
+func (t *Topology) GatewayHere() bool {
+	return t.External != nil && (len(t.Hosts) == 0 || t.External.Host == t.Local)
+}
 
 // Hypervisor finds a host by name; nil when none.
 func (t *Topology) Hypervisor(name string) *Hypervisor {

@@ -90,11 +90,15 @@ func (c *checker) hosts() {
 		}
 		addrs[h.TunnelAddr] = h
 	}
-	if len(c.t.Hosts) > 0 && c.t.External != nil {
-		// Where the external network (and with it NAT gateways and elastic
-		// IPs) lives across hosts is not decided yet: say so rather than
-		// build it on one host by surprise.
-		c.errAt(c.t.External.Pos, "", "an external network is not supported yet in a topology with hosts: (instances on several hosts)")
+	if e := c.t.External; e != nil {
+		switch {
+		case len(c.t.Hosts) == 0 && e.Host != "":
+			c.errAt(e.Pos, "host", "host %q: the topology lists no hosts", e.Host)
+		case len(c.t.Hosts) > 0 && e.Host == "":
+			c.errAt(e.Pos, "host", "missing: the topology lists hosts, so the external network says which one holds it (and the gateways)")
+		case e.Host != "" && c.t.Hypervisor(e.Host) == nil:
+			c.errAt(e.Pos, "host", "host %q is not in hosts:", e.Host)
+		}
 	}
 }
 

@@ -142,13 +142,10 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 				Gateway:   sn.RouterIP(),
 				Run:       in.Run,
 			}
-			if len(t.Hosts) > 0 {
-				a.MTU, a.NoTxOffload = tunnelMTU, true
-			}
 			out = append(out, a)
 		}
 	}
-	if e := t.External; e != nil {
+	if e := t.External; e != nil && t.GatewayHere() {
 		for _, h := range e.Hosts {
 			out = append(out, &attachment{
 				Subnet: externalSubnet, Name: h.Name,
@@ -169,6 +166,15 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 				MAC:    host.InstanceMAC(externalSubnet, "/"+hostPortName),
 				Addr:   netip.PrefixFrom(e.GatewayAddr, e.Prefix.Bits()),
 			})
+		}
+	}
+	if len(t.Hosts) > 0 {
+		// Anything an instance or an external host sends may cross the
+		// tunnel: an MTU that leaves room for it, and no offloads.
+		for _, a := range out {
+			if a.Namespace != "" {
+				a.MTU, a.NoTxOffload = tunnelMTU, true
+			}
 		}
 	}
 	if trunks := assignVLANs(out, existing); len(trunks) > 0 {
@@ -242,6 +248,9 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 			ft.Tunnel = uint32(ofports[a.Port])
 		}
 	}
+	if t.External != nil && !t.GatewayHere() {
+		ft.GatewayHost = t.Hypervisor(t.External.Host).TunnelAddr
+	}
 	remote := remoteIDs(t)
 	for _, v := range t.VPCs {
 		fv := flows.VPC{Name: v.Name, ID: ids[v.Name], CIDR: v.Prefix, RouterMAC: routerMAC(v.Name), NATZone: extra[":nat:"+v.Name]}
@@ -268,7 +277,7 @@ func flowTopology(t *config.Topology, atts []*attachment, ofports map[string]int
 					fs.Instances = append(fs.Instances, flows.Instance{
 						Name: in.Name, Port: remote[v.Name+"/"+in.Name], MAC: host.InstanceMAC(v.Name, in.Name), IP: in.Addr,
 						Groups: in.SecurityGroups, Forward: !in.CheckSourceDest(), FlowLog: flowlog.Traffic(v, in),
-						Remote: t.Hypervisor(in.Host).TunnelAddr,
+						PublicIP: in.PublicAddr, Remote: t.Hypervisor(in.Host).TunnelAddr,
 					})
 					continue
 				}
@@ -319,7 +328,7 @@ func acl(a *config.NetworkACL) *flows.ACL {
 // externalTopology is the compiler's view of the external network.
 func externalTopology(t *config.Topology, atts []*attachment, ofports map[string]int, id uint16) *flows.External {
 	e := t.External
-	if e == nil {
+	if e == nil || !t.GatewayHere() {
 		return nil
 	}
 	fe := &flows.External{ID: id, CIDR: e.Prefix, Gateway: e.GatewayAddr, MAC: externalMAC()}

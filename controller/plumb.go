@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -129,6 +130,10 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	defer cancel()
 	ofports, err := db.WaitOfports(wctx, names)
 	if err != nil {
+		if tunnel != nil && strings.Contains(err.Error(), tunnel.Port) {
+			// OVS takes one flow-based Geneve port per datapath.
+			err = fmt.Errorf("%w (%s is the bridge's Geneve tunnel port: does another bridge of this OVS span hosts too? One topology with hosts: per OVS)", err, tunnel.Port)
+		}
 		return nil, changes, err
 	}
 	for _, a := range trunks {

@@ -80,5 +80,10 @@ func remoteNamespaces(t *config.Topology) map[string]bool {
 			}
 		}
 	}
+	if e := t.External; e != nil && !t.GatewayHere() {
+		for _, h := range e.Hosts {
+			out[host.NamespaceName(t.Bridge, h.Name)] = true
+		}
+	}
 	return out
 }

@@ -18,6 +18,10 @@ type Topology struct {
 	// Tunnel is the OpenFlow port of the bridge's Geneve tunnel to the other
 	// hosts of the topology (Instance.Remote); 0 when it spans no hosts.
 	Tunnel uint32
+	// GatewayHost is the tunnel address of the host that holds the
+	// external network and the VPCs' gateways when that is another host
+	// (External is then nil here); invalid otherwise.
+	GatewayHost netip.Addr
 }
 
 // External is the external network: a flat segment inside the bridge with

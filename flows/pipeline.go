@@ -14,7 +14,7 @@ type Table struct {
 // The pipeline, in packet order. Every table ends with a table-miss flow that
 // drops (the bridge runs fail_mode=secure: no NORMAL fallback anywhere).
 var (
-	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers (the tunnel: its key is the VPC); unknown ports and VLAN tags drop", Next: []string{"PortSecurity", "L2Lookup"}}
+	TClassifier   = &Table{Name: "Classifier", Doc: "in_port -> VPC and source port registers (the tunnel: its key is the VPC); unknown ports and VLAN tags drop", Next: []string{"PortSecurity", "L2Lookup", "L3Forwarding"}}
 	TPortSecurity = &Table{Name: "PortSecurity", Doc: "source MAC, IP and ARP sender must be the port's own", Next: []string{"ARPResponder"}}
 	TARPResponder = &Table{Name: "ARPResponder", Doc: "ARP requests for known addresses answered here; no ARP is flooded", Next: []string{"GatewayIn", "L3Forwarding"}}
 	TGatewayIn    = &Table{Name: "GatewayIn", Doc: "external network -> a public IP: NAT reversed (NAT gateway) or applied (elastic IP) in the owning VPC's NAT zone", Next: []string{"L3Forwarding"}}

@@ -26,6 +26,11 @@ const (
 	MaxRemotePorts = 0x3f00
 	// TunnelSrcPort in RegSrcPort: the packet came in through the tunnel.
 	TunnelSrcPort uint32 = 0x7fff
+	// TunToGateway in the tunnel key (beside the VPC id): the packet is on
+	// its way out of the VPC through a gateway of the receiving host, which
+	// routes it again (with the source instance's registers) and commits it
+	// where its replies will come back in.
+	TunToGateway uint32 = 0x800000
 )
 
 // RemotePort is the id a remote instance has in the pipeline's registers.
@@ -75,6 +80,17 @@ func tunnelFlows(t *Topology) []*Flow {
 	for vi := range t.VPCs {
 		v := &t.VPCs[vi]
 		vpc := uint32(v.ID)
+		if t.GatewayHost.IsValid() {
+			// The gateways are on another host: what leaves the VPC goes
+			// there (what stays in it matched GatewayOut's reg5=0 flow).
+			send := append(SetTunnel(TunToGateway|vpc, t.GatewayHost), Output(t.Tunnel))
+			out := Match{}.EthType(EthIPv4).Reg(RegVPC, vpc)
+			fs = append(fs, &Flow{Table: TGatewayOut, Priority: prioToGatewayHost, Match: out, Actions: send, Category: CatGateway, Owner: vpcOwner(v) + ".gateways"})
+			if t.Trunk != 0 {
+				fs = append(fs, &Flow{Table: TGatewayOut, Priority: prioToGatewayHost + 1, Match: out.VLANTagged(),
+					Actions: append([]Action{PopVLAN()}, send...), Category: CatGateway, Owner: vpcOwner(v) + ".gateways"})
+			}
+		}
 		in := tun.TunID(vpc)
 		load := func(zone uint32) []Action {
 			return []Action{LoadReg(RegVPC, vpc), LoadReg(RegZone, zone), LoadReg(RegSrcPort, TunnelSrcPort), LoadReg(RegSrcSubnet, SubnetOutside)}
@@ -89,6 +105,9 @@ func tunnelFlows(t *Topology) []*Flow {
 	}
 	return fs
 }
+
+// prioToGatewayHost is below GatewayOut's reg5=0 flow (PrioLow).
+const prioToGatewayHost = PrioLow / 2
 
 type peerZone struct {
 	src  netip.Prefix
@@ -132,6 +151,13 @@ func remoteFlows(t *Topology, v *VPC, s *Subnet, i *Instance) []*Flow {
 	}
 	if t.Trunk != 0 {
 		fs = append(fs, &Flow{Table: TOutput, Priority: PrioHigh, Match: to.VLANTagged(), Actions: append([]Action{PopVLAN()}, send...)})
+	}
+	if t.External != nil {
+		// This host holds the gateways: the instance's packets leaving the
+		// VPC come through the tunnel to be routed out here, as from it.
+		fs = append(fs, &Flow{Table: TClassifier, Priority: PrioNormal,
+			Match:   Match{}.InPort(t.Tunnel).TunID(TunToGateway | vpc).EthType(EthIPv4).IPSrc(netip.PrefixFrom(i.IP, 32)),
+			Actions: []Action{LoadReg(RegVPC, vpc), LoadReg(RegZone, vpc), LoadReg(RegSrcPort, i.Port), LoadReg(RegSrcSubnet, uint32(s.ID))}, Goto: TL3Forwarding})
 	}
 	return own(CatInstance, owner, fs)
 }

@@ -81,3 +81,36 @@ func TestTunnelPeeringZone(t *testing.T) {
 		t.Errorf("no flow with %q in:\n%s", want, set.Text())
 	}
 }
+
+// The gateways on another host: what leaves the VPC (reg5 != 0, below the
+// reg5=0 flow) goes through the tunnel to that host, key = VPC id with
+// TunToGateway. On the gateway host, that key with a remote instance's
+// address is routed again with the instance's own registers.
+func TestTunnelGatewayHost(t *testing.T) {
+	away := tunnelTopology()
+	away.GatewayHost = netip.MustParseAddr("100.64.0.1")
+	set, err := Compile(away)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "table=GatewayOut, priority=50,ip,reg0=0x7/0xffff actions=set_field:0x800007->tun_id,set_field:100.64.0.1->tun_dst,output:9"
+	if !strings.Contains(set.Text(), want) {
+		t.Errorf("no flow with %q in:\n%s", want, set.Text())
+	}
+	checkEncodes(t, set)
+
+	here := tunnelTopology()
+	here.External = &External{ID: 99, CIDR: netip.MustParsePrefix("203.0.113.0/24"), Gateway: netip.MustParseAddr("203.0.113.1"), MAC: here.VPCs[0].RouterMAC}
+	set, err = Compile(here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "table=Classifier, priority=200,tun_id=0x800007,in_port=9,ip,nw_src=10.0.1.5 actions=load:0x7->NXM_NX_REG0[0..15],load:0x7->NXM_NX_REG7[0..15],load:0x4003->NXM_NX_REG1[0..15],load:0x1->NXM_NX_REG3[0..15],goto_table:L3Forwarding"
+	if !strings.Contains(set.Text(), want) {
+		t.Errorf("no flow with %q in:\n%s", want, set.Text())
+	}
+	if strings.Contains(set.Text(), "0x800007->tun_id") {
+		t.Error("the gateway host sends to the gateways through the tunnel")
+	}
+	checkEncodes(t, set)
+}
