@@ -79,6 +79,9 @@ func apply(ctx context.Context, o Options, t *config.Topology, s *session) (*Sum
 			}
 		}
 	}
+	if o.Host != "" {
+		ids[keyHost] = o.Host // for status, trace and flows, which read the file again
+	}
 	if err := removeRenamed(ctx, o, db, t.Bridge, ids[keyFile]); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 const (
 	keyFile     = "vpcctl-file"
 	keyFileHash = "vpcctl-file-sha256" // of the file as last applied
+	keyHost     = "vpcctl-host"        // which of the topology's hosts this bridge is (--host)
 	keyInstance = "vpcctl-instance"
 	keyVPC      = "vpcctl-vpc"
 	keySubnet   = "vpcctl-subnet"

@@ -163,9 +163,9 @@ func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo)
 	if file == "" {
 		return nil, nil, fmt.Errorf("bridge records no topology file")
 	}
-	t, _, err := config.Load(file)
+	t, err := loadRecorded(b)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", file, err)
+		return nil, nil, err
 	}
 	ports, err := listPorts(ctx, db, b.Name)
 	if err != nil {
@@ -178,6 +178,20 @@ func compiledFromFile(ctx context.Context, db *ovsdb.Client, b ovsdb.BridgeInfo)
 	keepAddresses(t, ports)
 	set, err := flows.Compile(flowTopology(t, attachments(t, ports), ofports))
 	return t, set, err
+}
+
+// loadRecorded loads the topology file a bridge records, as the host the
+// bridge records (across hosts: which instances are local).
+func loadRecorded(b ovsdb.BridgeInfo) (*config.Topology, error) {
+	file := b.ExternalIDs[keyFile]
+	t, _, err := config.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := setLocalHost(t, b.ExternalIDs[keyHost]); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return t, nil
 }
 
 // fileHash is the hex SHA-256 of a file's content.

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/controller/host"
 	"github.com/vpcctl/vpcctl/ovsdb"
 )
@@ -29,6 +28,8 @@ type BridgeStatus struct {
 	// FileChanged: the file differs from the one last applied (the objects
 	// shown are the file's).
 	FileChanged bool `json:"file_changed,omitempty"`
+	// Host is which of the topology's hosts this bridge is ("" without hosts).
+	Host string `json:"host,omitempty"`
 }
 
 // InstanceStatus is one attached instance.
@@ -43,7 +44,8 @@ type InstanceStatus struct {
 	Port      string `json:"port"`
 	Ofport    int    `json:"ofport"`
 	VLAN      int    `json:"vlan,omitempty"` // attach: trunk: its tag on the trunk port (Ofport)
-	State     string `json:"state"`          // up | no-namespace | port-error: ...
+	State     string `json:"state"`          // up | no-namespace | port-error: ... | remote
+	Host      string `json:"host,omitempty"` // across hosts: the host it runs on
 	Workload  string `json:"workload,omitempty"`
 }
 
@@ -77,8 +79,8 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 		}
 		for _, p := range ports {
 			id := p.ExternalIDs
-			if id[keyAttach] == attachTrunkPort {
-				continue // the trunk instances' shared port, not an instance
+			if id[keyAttach] == attachTrunkPort || id[keyAttach] == attachTunnel {
+				continue // the trunk instances' shared port, the tunnel: not instances
 			}
 			is := InstanceStatus{
 				Name: id[keyInstance], VPC: id[keyVPC], Subnet: id[keySubnet], IP: id[keyIP], MAC: id[keyMAC],
@@ -112,11 +114,18 @@ func GetStatus(ctx context.Context, o Options) (*Status, error) {
 		})
 		bs.FileChanged = fileChanged(b)
 		if bs.File != "" {
-			if t, _, err := config.Load(bs.File); err != nil {
+			if t, err := loadRecorded(b); err != nil {
 				bs.FileError = err.Error()
 			} else {
 				keepAddresses(t, ports)
 				bs.Topology = topologyStatus(t)
+				bs.Host = t.Local
+				for i := range bs.Instances {
+					if len(t.Hosts) > 0 && bs.Instances[i].VPC != "" {
+						bs.Instances[i].Host = t.Local
+					}
+				}
+				bs.Instances = append(bs.Instances, remoteStatus(t)...)
 			}
 		}
 		st.Bridges = append(st.Bridges, bs)

@@ -87,3 +87,22 @@ func remoteNamespaces(t *config.Topology) map[string]bool {
 	}
 	return out
 }
+
+// remoteStatus lists the instances of other hosts, for status: this bridge
+// reaches them through its tunnel.
+func remoteStatus(t *config.Topology) []InstanceStatus {
+	var out []InstanceStatus
+	for _, v := range t.VPCs {
+		for _, in := range v.Instances {
+			if t.OnThisHost(in) {
+				continue
+			}
+			out = append(out, InstanceStatus{
+				Name: in.Name, VPC: v.Name, Subnet: in.Subnet, IP: in.Addr.String(),
+				MAC: host.InstanceMAC(v.Name, in.Name).String(), Attach: in.Attach,
+				State: "remote", Host: in.Host,
+			})
+		}
+	}
+	return out
+}

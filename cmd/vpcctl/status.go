@@ -52,7 +52,11 @@ func printStatus(w io.Writer, st *controller.Status) error {
 		if n > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "bridge %s (datapath %s, file %s)\n", b.Name, b.Datapath, orDash(b.File))
+		if b.Host != "" {
+			fmt.Fprintf(w, "bridge %s on host %s (datapath %s, file %s)\n", b.Name, b.Host, b.Datapath, orDash(b.File))
+		} else {
+			fmt.Fprintf(w, "bridge %s (datapath %s, file %s)\n", b.Name, b.Datapath, orDash(b.File))
+		}
 		if b.FileChanged {
 			fmt.Fprintln(w, "  the file changed since it was last applied: the objects below are the file's, not yet the running network's")
 		}
@@ -69,6 +73,10 @@ func printStatus(w io.Writer, st *controller.Status) error {
 			ns := i.Namespace
 			if ns == "" {
 				ns = "(host)"
+			}
+			if i.State == "remote" { // on another host, through the tunnel
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t-\t-\t-\tremote (host %s)\n", i.Name, i.VPC, i.Subnet, i.IP, i.MAC, i.Host)
+				continue
 			}
 			ofport := strconv.Itoa(i.Ofport)
 			if i.VLAN != 0 { // attach: trunk: the trunk's port, with its tag
