@@ -26,6 +26,7 @@ type dpResult struct {
 	NAT     int    // index in Steps of the first ct(...nat...) flow, -1 when none
 	Final   string // the last "Datapath actions:" line
 	VLAN    int    // the tag the datapath pushes last (to a trunk instance), 0 when none
+	TunDst  string // the tunnel's remote address the flows set last ("" when none)
 }
 
 var (
@@ -63,6 +64,9 @@ func parseOfprotoTrace(text string) dpResult {
 			r.OutPort, _ = strconv.Atoi(m[1])
 		case cur != nil && trimmed != "" && !strings.HasPrefix(trimmed, "->") && !strings.HasPrefix(line, "Final flow") && !strings.HasPrefix(line, "Megaflow"):
 			cur.Actions = append(cur.Actions, trimmed)
+			if a, ok := strings.CutSuffix(trimmed, "->tun_dst"); ok && strings.HasPrefix(a, "set_field:") {
+				r.TunDst = strings.TrimPrefix(a, "set_field:")
+			}
 			if m := traceOutput.FindStringSubmatch(trimmed); m != nil {
 				r.OutPort, _ = strconv.Atoi(m[1])
 			}

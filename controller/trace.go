@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller/host"
 	"github.com/vpcctl/vpcctl/controller/ovsproc"
 	"github.com/vpcctl/vpcctl/controller/reach"
 	"github.com/vpcctl/vpcctl/flows"
@@ -55,6 +56,9 @@ type TraceResult struct {
 	// Warning says why the halves may differ without a bug: the file
 	// changed since it was applied.
 	Warning string `json:"warning,omitempty"`
+	// Note says what this host could not trace (across hosts, a hop sent
+	// and decided on another host).
+	Note string `json:"note,omitempty"`
 }
 
 // Trace follows a packet from an instance or external host through the model
@@ -119,7 +123,19 @@ func Trace(ctx context.Context, o Options, req TraceRequest) (*TraceResult, erro
 		if x.h.Accepted {
 			th.Verdict = "ACCEPT"
 		}
-		flow, err := dpFlow(t, x.sender, x.h.Packet, x.dir == "reply", att)
+		var flow string
+		var err error
+		switch where := hostOf(t, x.sender); {
+		case where == "":
+			flow, err = dpFlow(t, x.sender, x.h.Packet, x.dir == "reply", att)
+		case x.sender.Instance != nil && x.h.Accepted && x.h.To != nil && hostOf(t, x.h.To) == "":
+			// Sent on another host, which decided it: here it arrives
+			// through the tunnel, to be delivered (and committed).
+			flow, err = tunnelFlow(t, x.sender, x.h, att)
+		default:
+			res.Note = appendNote(res.Note, fmt.Sprintf("the %s is sent and decided on host %s: run trace there", x.dir, where))
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +155,7 @@ func Trace(ctx context.Context, o Options, req TraceRequest) (*TraceResult, erro
 			}
 		}
 		th.Dataplane = th.dp.Steps
-		compareHop(th, x.sender, att)
+		compareHop(t, th, x.sender, att)
 		res.Agree = res.Agree && th.Agree
 		res.Hops = append(res.Hops, th)
 	}
@@ -158,7 +174,7 @@ func ctStateFor(state string, reply bool) string {
 }
 
 // compareHop says whether the dataplane did what the model says.
-func compareHop(th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortInfo) {
+func compareHop(t *config.Topology, th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortInfo) {
 	dp := th.dp
 	if len(dp.Steps) == 0 {
 		th.DPVerdict = "no flow matched in table 0"
@@ -205,11 +221,20 @@ func compareHop(th *TraceHop, sender *reach.Endpoint, att map[string]ovsdb.PortI
 			th.Agree = false
 			break
 		}
-		switch to.Kind {
-		case "router", "gateway":
+		remote := to.Kind != "router" && to.Kind != "gateway" && hostOf(t, to) != ""
+		switch {
+		case !remote && (to.Kind == "router" || to.Kind == "gateway"):
 			th.Agree = dp.InPort || dp.OutPort == portOf(sender, att)
 			if dp.InPort {
 				th.DPVerdict = "answered in place (output to its input port)"
+			}
+		case remote:
+			// On another host: out through the tunnel, to that host.
+			h := t.Hypervisor(hostOf(t, to))
+			th.DPVerdict = fmt.Sprintf("output to the tunnel (port %d) with tun_dst=%s", dp.OutPort, dp.TunDst)
+			th.Agree = dp.OutPort == att[tunnelAttachName].Ofport && dp.OutPort != 0 && dp.TunDst == h.TunnelAddr.String()
+			if !th.Agree {
+				th.Why = fmt.Sprintf("the model delivers on host %s (%s) through the tunnel: this is a vpcctl bug", h.Name, h.TunnelAddr)
 			}
 		default:
 			want := portOf(to, att)
@@ -286,6 +311,9 @@ func portsByName(ports []ovsdb.PortInfo) map[string]ovsdb.PortInfo {
 		}
 		if p.ExternalIDs[keyAttach] == attachTrunkPort {
 			m[trunkAttachName] = p
+		}
+		if p.ExternalIDs[keyAttach] == attachTunnel {
+			m[tunnelAttachName] = p
 		}
 	}
 	return m
@@ -366,4 +394,81 @@ func hostAt(t *config.Topology, a netip.Addr) string {
 		}
 	}
 	return ""
+}
+
+// hostOf is the host an endpoint is on when that is not this bridge's host
+// ("" when it is here, or the topology spans no hosts): an instance's own,
+// the external network's for its hosts and the gateways.
+func hostOf(t *config.Topology, e *reach.Endpoint) string {
+	if len(t.Hosts) == 0 || e == nil {
+		return ""
+	}
+	if e.Instance != nil {
+		if !t.OnThisHost(e.Instance) {
+			return e.Instance.Host
+		}
+		return ""
+	}
+	if e.VPC == nil && t.External != nil && !t.GatewayHere() { // the external network's
+		return t.External.Host
+	}
+	return ""
+}
+
+// tunnelFlow is the packet for ofproto/trace as another host's bridge sends
+// it through the tunnel after deciding it: key = the destination's VPC id,
+// MACs and TTL as routed there (the sender's own MAC on a shared subnet,
+// else the router's).
+func tunnelFlow(t *config.Topology, sender *reach.Endpoint, h *reach.Hop, att map[string]ovsdb.PortInfo) (string, error) {
+	tun, ok := att[tunnelAttachName]
+	to := h.To
+	if !ok || tun.Ofport <= 0 {
+		return "", fmt.Errorf("no tunnel port on the bridge for %s (apply first?)", sender)
+	}
+	names := make([]string, len(t.VPCs))
+	for i, v := range t.VPCs {
+		names[i] = v.Name
+	}
+	ids := vpcIDs(names)
+	var key uint32
+	var src, dst string
+	ttl := 63
+	switch {
+	case to.Instance == nil:
+		// Out of the VPC through this host's gateways: routed again here,
+		// as it left the sender (its MAC, to the router's).
+		key = flows.TunToGateway | uint32(ids[sender.VPC.Name])
+		src, dst = host.InstanceMAC(sender.VPC.Name, sender.Name).String(), routerMAC(sender.VPC.Name).String()
+	default:
+		key, dst = uint32(ids[to.VPC.Name]), host.InstanceMAC(to.VPC.Name, to.Name).String()
+		switch {
+		case sender.VPC != to.VPC: // across a peering: the sender's router
+			src = routerMAC(sender.VPC.Name).String()
+		case sender.Subnet != to.Subnet:
+			src = routerMAC(to.VPC.Name).String()
+		default:
+			src, ttl = host.InstanceMAC(sender.VPC.Name, sender.Name).String(), 64
+		}
+	}
+	p := h.Packet
+	f := fmt.Sprintf("in_port=%d,tun_id=0x%x,tun_src=%s,tun_dst=%s,dl_src=%s,dl_dst=%s,",
+		tun.Ofport, key, t.Hypervisor(sender.Instance.Host).TunnelAddr, t.Hypervisor(t.Local).TunnelAddr, src, dst)
+	switch p.Proto {
+	case config.ProtoICMP:
+		typ := 8
+		if h.Reply {
+			typ = 0
+		}
+		f += "icmp,icmp_type=" + strconv.Itoa(typ) + ",icmp_code=0"
+	default:
+		f += fmt.Sprintf("%s,tp_src=%d,tp_dst=%d", p.Proto, p.SrcPort, p.DstPort)
+	}
+	return f + fmt.Sprintf(",nw_src=%s,nw_dst=%s,nw_ttl=%d", p.Src, p.Dst, ttl), nil
+}
+
+func appendNote(note, s string) string {
+	if note == "" {
+		return s
+	}
+	return note + "; " + s
 }

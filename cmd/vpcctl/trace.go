@@ -80,6 +80,9 @@ func printTrace(w io.Writer, r *controller.TraceResult) {
 	if r.Warning != "" {
 		fmt.Fprintf(w, "warning: %s\n", r.Warning)
 	}
+	if r.Note != "" {
+		fmt.Fprintf(w, "note: %s\n", r.Note)
+	}
 	for _, h := range r.Hops {
 		fmt.Fprintf(w, "\n%s  %s\n  model:\n", strings.ToUpper(h.Direction), h.Model.Packet)
 		for _, s := range h.Model.Steps {
