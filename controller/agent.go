@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/vpcctl/vpcctl/config"
@@ -118,7 +120,32 @@ func agentApply(ctx context.Context, o Options, st *cluster.Store, name string, 
 		return nil, fmt.Errorf("the cluster's topology %q names bridge %q", name, t.Bridge)
 	}
 	config.Reallocate(t, clusterAddresses(t, st.Addresses(name)))
+	// The version applied, with its addresses, where status, trace and
+	// flows find it (the bridge records the file).
+	pinned, err := config.PinAddresses([]byte(s.YAML), t)
+	if err != nil {
+		return nil, err
+	}
+	o.File = AgentFile(o, name)
+	if err := writeFileAtomic(o.File, pinned); err != nil {
+		return nil, err
+	}
 	actx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
 	return Apply(actx, o, t)
+}
+
+// AgentFile is where the agent keeps the version of a topology it applies
+// (addresses written in): <OVS run directory>/vpcctl-<topology>.cluster.yaml.
+func AgentFile(o Options, name string) string {
+	return filepath.Join(o.withDefaults().RunDir, "vpcctl-"+name+".cluster.yaml")
+}
+
+// writeFileAtomic replaces path with data at once (a reader never sees half).
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
