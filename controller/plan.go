@@ -52,6 +52,9 @@ func (p *Plan) Empty() bool {
 // Flows are diffed exactly as apply diffs them (same compile, same diff).
 func MakePlan(ctx context.Context, o Options, t *config.Topology) (*Plan, error) {
 	o = o.withDefaults()
+	if err := setLocalHost(t, o.Host); err != nil {
+		return nil, err
+	}
 	db, err := connect(ctx, o)
 	if err != nil {
 		return nil, err

@@ -114,7 +114,7 @@ func newMonitor(cli client.Client) *client.Monitor {
 		client.WithTable(&vswitchd.Bridge{}),
 		client.WithTable(port, &port.Name, &port.Interfaces, &port.ExternalIDs),
 		client.WithTable(iface, &iface.Name, &iface.Type, &iface.ExternalIDs,
-			&iface.Ofport, &iface.OfportRequest, &iface.Error),
+			&iface.Ofport, &iface.OfportRequest, &iface.Error, &iface.Options),
 		client.WithTable(ctl, &ctl.Target, &ctl.ExternalIDs, &ctl.IsConnected),
 		client.WithTable(&vswitchd.FlowTable{}),
 	)
