@@ -3,10 +3,12 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"time"
+	"regexp"
+	"strconv"
 
 	"github.com/vpcctl/vpcctl/config"
 	"github.com/vpcctl/vpcctl/ovsdb/cluster"
@@ -57,10 +59,13 @@ func Publish(ctx context.Context, o Options, endpoints []string, raw []byte, t *
 	return st.Publish(ctx, t.Bridge, string(raw), addrs)
 }
 
-// RunAgent is `vpcctl agent`: it applies the cluster's topology name to
-// this host (o.Host) whenever a new generation is published, retrying a
-// failed apply, and reports each outcome in the cluster's Chassis table.
-// It returns when ctx ends; the dataplane keeps running.
+// RunAgent is `vpcctl agent`: it keeps this host (o.Host) matching the
+// cluster's topology name. Each version published is written, with its
+// addresses, to AgentFile; the daemon (RunDaemon) on that file applies it,
+// becomes the bridge's OpenFlow controller, and repairs drift and
+// ovs-vswitchd restarts as on one host. Every outcome is reported in the
+// cluster's Chassis table. It returns when ctx ends; the dataplane keeps
+// running.
 func RunAgent(ctx context.Context, o Options, endpoints []string, name string) error {
 	o = o.withDefaults()
 	if o.Host == "" {
@@ -73,66 +78,116 @@ func RunAgent(ctx context.Context, o Options, endpoints []string, name string) e
 	defer st.Close()
 	log := o.Log.With("topology", name, "host", o.Host)
 	log.Info("agent started", "event", "start")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reports := make(chan cluster.ChassisStatus, 1)
+	go reportLoop(ctx, st, reports, log)
 	snaps := st.Watch(ctx, name)
-	var cur *cluster.Snapshot
-	var retry <-chan time.Time
-	delay := time.Second
+	file := AgentFile(o, name)
+	var daemonDone chan error
 	for {
 		select {
 		case <-ctx.Done():
+			if daemonDone != nil {
+				<-daemonDone
+			}
 			log.Info("agent stopped; the network keeps running on the installed flows", "event", "stop")
 			return nil
+		case err := <-daemonDone:
+			return err
 		case s, ok := <-snaps:
 			if !ok {
-				return ctx.Err()
+				continue
 			}
-			cur, delay = &s, time.Second
-		case <-retry:
-		}
-		retry = nil
-		if cur == nil {
-			continue
-		}
-		sum, err := agentApply(ctx, o, st, name, *cur)
-		status := cluster.ChassisStatus{Name: o.Host, Topology: name, AppliedGeneration: cur.Generation}
-		if err != nil {
-			status.Error = err.Error()
-			log.Warn("apply failed; retrying", "event", "apply_failed", "generation", cur.Generation, "err", err, "retry_in", delay)
-			retry = time.After(delay)
-			delay = min(2*delay, maxRetryDelay)
-		} else {
-			status.Flows = sum.Flows
-			log.Info("applied", "event", "applied", "generation", cur.Generation, "summary", sum.String())
-		}
-		if err := st.Report(ctx, status); err != nil && ctx.Err() == nil {
-			log.Warn("report to the cluster failed", "err", err)
+			if err := writeAgentFile(o, st, name, file, s); err != nil {
+				log.Warn("cannot take the published version", "event", "apply_failed", "generation", s.Generation, "err", err)
+				latest(reports, cluster.ChassisStatus{Name: o.Host, Topology: name, AppliedGeneration: s.Generation, Error: err.Error()})
+				continue
+			}
+			if daemonDone != nil {
+				continue // the daemon sees the file replaced
+			}
+			daemonDone = make(chan error, 1)
+			do := DaemonOptions{File: file, OnApplied: func(raw []byte, sum *Summary, err error) {
+				gen := fileGeneration(raw)
+				status := cluster.ChassisStatus{Name: o.Host, Topology: name, AppliedGeneration: gen}
+				if err != nil {
+					status.Error = err.Error()
+					log.Warn("apply failed", "event", "apply_failed", "generation", gen, "err", err)
+				} else {
+					status.Flows = sum.Flows
+					log.Info("applied", "event", "applied", "generation", gen, "summary", sum.String())
+				}
+				latest(reports, status)
+			}}
+			go func() { daemonDone <- RunDaemon(ctx, o, do) }()
 		}
 	}
 }
 
-// agentApply applies one published version to this host.
-func agentApply(ctx context.Context, o Options, st *cluster.Store, name string, s cluster.Snapshot) (*Summary, error) {
-	t, _, err := config.Parse([]byte(s.YAML), name+"@generation-"+fmt.Sprint(s.Generation))
+// reportLoop writes the newest status to the cluster (a slow or lost
+// leader never holds up the daemon's loop).
+func reportLoop(ctx context.Context, st *cluster.Store, in <-chan cluster.ChassisStatus, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s := <-in:
+			if err := st.Report(ctx, s); err != nil && ctx.Err() == nil {
+				log.Warn("report to the cluster failed", "err", err)
+			}
+		}
+	}
+}
+
+// latest puts s in ch, replacing what is still waiting there.
+func latest(ch chan cluster.ChassisStatus, s cluster.ChassisStatus) {
+	for {
+		select {
+		case ch <- s:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+		}
+	}
+}
+
+// agentHeader opens every file the agent writes; fileGeneration reads it back.
+const agentHeader = "# vpcctl agent: generation %d of topology %s in the VPCctl cluster (do not edit: the agent rewrites it)\n"
+
+var generationRE = regexp.MustCompile(`^# vpcctl agent: generation (\d+) `)
+
+func fileGeneration(raw []byte) int {
+	m := generationRE.FindSubmatch(raw)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// writeAgentFile writes one published version, checked and with every
+// instance's address (the cluster's) written in, to file.
+func writeAgentFile(o Options, st *cluster.Store, name, file string, s cluster.Snapshot) error {
+	t, _, err := config.Parse([]byte(s.YAML), name+"@generation-"+strconv.Itoa(s.Generation))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if t.Bridge != name {
-		return nil, fmt.Errorf("the cluster's topology %q names bridge %q", name, t.Bridge)
+		return fmt.Errorf("the cluster's topology %q names bridge %q", name, t.Bridge)
+	}
+	if err := setLocalHost(t, o.Host); err != nil {
+		return err
 	}
 	config.Reallocate(t, clusterAddresses(t, st.Addresses(name)))
-	// The version applied, with its addresses, where status, trace and
-	// flows find it (the bridge records the file).
 	pinned, err := config.PinAddresses([]byte(s.YAML), t)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	o.File = AgentFile(o, name)
-	if err := writeFileAtomic(o.File, pinned); err != nil {
-		return nil, err
-	}
-	actx, cancel := context.WithTimeout(ctx, applyTimeout)
-	defer cancel()
-	return Apply(actx, o, t)
+	return writeFileAtomic(file, append(fmt.Appendf(nil, agentHeader, s.Generation, name), pinned...))
 }
 
 // AgentFile is where the agent keeps the version of a topology it applies

@@ -34,6 +34,10 @@ type DaemonOptions struct {
 	// FlowLogDir is where flow logs with a relative destination are
 	// written; "" = the topology file's directory.
 	FlowLogDir string
+	// OnApplied, when set, hears the outcome of every apply, with the file
+	// content applied (the agent reports it to the cluster). It runs on
+	// the daemon's loop: it must not block.
+	OnApplied func(raw []byte, sum *Summary, err error)
 }
 
 const (
@@ -69,6 +73,8 @@ type daemon struct {
 	file    string       // absolute path of the topology file
 	bridge  string
 	flowLog *flowlog.Collector // writes the flow logs; nil outside RunDaemon
+
+	onApplied func(raw []byte, sum *Summary, err error)
 
 	topo     *config.Topology // desired state: the last valid file
 	raw      []byte           // its content
@@ -157,7 +163,7 @@ func RunDaemon(ctx context.Context, o Options, do DaemonOptions) error {
 		return err
 	}
 	o.File = abs
-	d := &daemon{o: o, file: abs, bridge: topo.Bridge}
+	d := &daemon{o: o, file: abs, bridge: topo.Bridge, onApplied: do.OnApplied}
 	d.setTopology(topo, raw)
 	d.log = o.Log.With("bridge", d.bridge, "file", d.file)
 	// Apply logs its own "applied" line; the daemon writes a richer one.
@@ -388,6 +394,9 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 			return err
 		}
 		d.metricsApplied(why, start, err)
+		if d.onApplied != nil {
+			d.onApplied(d.raw, nil, err)
+		}
 		d.failures++
 		d.applied = false
 		delay := retryDelay(d.failures)
@@ -403,6 +412,9 @@ func (d *daemon) apply(ctx context.Context, why string) error {
 	d.flowLog.Update(d.topo, s.Flows)
 	d.flowsOn = s.Conn
 	d.metricsApplied(why, start, nil)
+	if d.onApplied != nil {
+		d.onApplied(d.raw, sum, nil)
+	}
 	via := "controller connection"
 	if s.Conn == nil {
 		via = "management socket"
