@@ -28,14 +28,21 @@ type traceOut struct {
 
 func traceJSON(t *testing.T, br, from, to, proto string, port int) traceOut {
 	t.Helper()
-	args := []string{"trace", "--bridge", br, "-o", "json", from, to}
+	return traceJSONWith(t, []string{vpcctlBin}, br, from, to, proto, port)
+}
+
+// traceJSONWith is traceJSON with the command that runs vpcctl (another
+// host's: nsenter and its own --ovsdb).
+func traceJSONWith(t *testing.T, cmd []string, br, from, to, proto string, port int) traceOut {
+	t.Helper()
+	args := append(cmd[1:len(cmd):len(cmd)], "trace", "--bridge", br, "-o", "json", from, to)
 	switch proto {
 	case "icmp":
 		args = append(args, "--icmp")
 	default:
 		args = append(args, "--"+proto, fmt.Sprint(port))
 	}
-	r := runNoFatal(vpcctlBin, args...)
+	r := runNoFatal(cmd[0], args...)
 	var out traceOut
 	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
 		t.Fatalf("vpcctl %s: exit %d: %v\n%s%s", strings.Join(args, " "), r.Code, err, r.Stdout, r.Stderr)
@@ -84,6 +91,13 @@ type tuple struct {
 // two halves must agree. It returns the traces by tuple.
 func checkTraceAgainstProbes(t *testing.T, br string, tuples []tuple) map[tuple]traceOut {
 	t.Helper()
+	return checkTracesWith(t, br, tuples, func(tp tuple) traceOut { return traceJSON(t, br, tp.from, tp.to, tp.proto, tp.port) })
+}
+
+// checkTracesWith is checkTraceAgainstProbes with the trace of a tuple
+// made by trace (on the host the tuple names, across hosts).
+func checkTracesWith(t *testing.T, br string, tuples []tuple, trace func(tuple) traceOut) map[tuple]traceOut {
+	t.Helper()
 	script := t.TempDir() + "/tcp_probe.py"
 	if err := os.WriteFile(script, []byte(tcpProbe), 0o644); err != nil {
 		t.Fatal(err)
@@ -93,7 +107,7 @@ func checkTraceAgainstProbes(t *testing.T, br string, tuples []tuple) map[tuple]
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 6)
 	for _, tp := range tuples {
-		tr := traceJSON(t, br, tp.from, tp.to, tp.proto, tp.port)
+		tr := trace(tp)
 		got[tp] = tr
 		wg.Add(1)
 		go func(tp tuple, tr traceOut) {
