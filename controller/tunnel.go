@@ -56,18 +56,26 @@ func remoteIDs(t *config.Topology) map[string]uint32 {
 	return out
 }
 
-// setLocalHost says which of the topology's hosts this is (name, from
+// HostError is a --host that does not fit the topology: bad input, like
+// an invalid file (nothing on the host is changed).
+type HostError struct{ msg string }
+
+func (e *HostError) Error() string { return e.msg }
+
+// SetLocalHost says which of the topology's hosts this is (name, from
 // --host); a topology without hosts needs none and takes none.
+func SetLocalHost(t *config.Topology, name string) error { return setLocalHost(t, name) }
+
 func setLocalHost(t *config.Topology, name string) error {
 	switch {
 	case len(t.Hosts) == 0 && name != "":
-		return fmt.Errorf("--host %s: the topology lists no hosts", name)
+		return &HostError{fmt.Sprintf("--host %s: the topology lists no hosts", name)}
 	case len(t.Hosts) == 0:
 		return nil
 	case name == "":
-		return fmt.Errorf("the topology spans hosts (hosts:): say which one this is with --host NAME")
+		return &HostError{"the topology spans hosts (hosts:): say which one this is with --host NAME"}
 	case t.Hypervisor(name) == nil:
-		return fmt.Errorf("--host %s: not one of the topology's hosts", name)
+		return &HostError{fmt.Sprintf("--host %s: not one of the topology's hosts", name)}
 	}
 	t.Local = name
 	return nil

@@ -578,8 +578,8 @@ func TestMultiHostBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := run(t, time.Minute, "nsenter", c.argv...)
-			if r.Code == 0 {
-				t.Errorf("apply with %s: exit 0, want an error\n%s", c.name, r.Stdout)
+			if r.Code != 2 { // bad input (SPEC §3)
+				t.Errorf("apply with %s: exit %d, want 2\n%s", c.name, r.Code, r.Stdout)
 			}
 			for _, w := range c.want {
 				if !strings.Contains(r.Stderr, w) {

@@ -40,6 +40,11 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if g.host != "" { // a --host must be one of the file's hosts
+				if err := controller.SetLocalHost(topo, g.host); err != nil {
+					return err
+				}
+			}
 			ctx, cancel := signalContext()
 			defer cancel()
 			if err := controller.CheckHost(ctx, g.options(), topo); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vpcctl/vpcctl/config"
+	"github.com/vpcctl/vpcctl/controller"
 )
 
 // Exit codes (SPEC §3).
@@ -33,13 +34,14 @@ func run(args []string) int {
 	var cerrs config.Errors
 	var uerr usageError
 	var xerr exitCodeError
+	var herr *controller.HostError
 	switch {
 	case errors.As(err, &xerr):
 		return int(xerr)
 	case errors.As(err, &cerrs):
 		fmt.Fprintf(os.Stderr, "invalid topology (%d errors):\n%v\n", len(cerrs), cerrs)
 		return exitInvalid
-	case errors.As(err, &uerr):
+	case errors.As(err, &uerr), errors.As(err, &herr):
 		fmt.Fprintln(os.Stderr, "vpcctl:", err)
 		return exitInvalid
 	default:
