@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vpcctl, its demo and its tests need, if missing.
 set -euo pipefail
-pkgs=(openvswitch-switch iproute2 iptables iputils-ping iperf3 ethtool curl python3 procps tcpdump)
+pkgs=(openvswitch-switch iproute2 iptables iputils-ping iperf3 ethtool curl python3 procps tcpdump util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
