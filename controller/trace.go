@@ -350,8 +350,8 @@ func dpFlow(t *config.Topology, sender *reach.Endpoint, p reach.Packet, reply bo
 		dst = routerMAC(sender.VPC.Name).String()
 		if sender.Subnet.Prefix.Contains(p.Dst) && p.Dst != sender.Subnet.RouterIP() {
 			for _, in := range sender.VPC.Instances {
-				if in.Addr == p.Dst {
-					dst = att[in.Name].ExternalIDs[keyMAC]
+				if in.Addr == p.Dst { // (on another host too: it has no port here)
+					dst = host.InstanceMAC(sender.VPC.Name, in.Name).String()
 				}
 			}
 		}

@@ -47,6 +47,7 @@ vpcs:
           - {protocol: icmp, source: 0.0.0.0/0}
     instances:
       - {name: priv, subnet: private, host: h2, ip: 10.1.2.10, run: "python3 -m http.server 8080"}
+      - {name: priv2, subnet: private, host: h3, ip: 10.1.2.11}
       - {name: pub, subnet: public, host: h3, ip: 10.1.1.10, public_ip: 203.0.113.20, security_groups: [web], run: "python3 -m http.server 8080"}
   - name: shared
     cidr: 10.2.0.0/16
@@ -103,9 +104,11 @@ func TestMultiHostTrace(t *testing.T) {
 	waitTCP(t, br, "priv", "203.0.113.100", 8080)
 
 	// Each tuple is traced on the host of its sender.
-	hostOf := map[string]simHost{"inet": hosts[0], "priv": hosts[1], "pub": hosts[2], "svc": hosts[2]}
+	hostOf := map[string]simHost{"inet": hosts[0], "priv": hosts[1], "pub": hosts[2], "svc": hosts[2], "priv2": hosts[2]}
 	tuples := []tuple{
 		{"priv", "svc", "10.2.1.10", "tcp", 8080},             // peering, h2 -> h3
+		{"priv", "priv2", "10.1.2.11", "icmp", 0},             // the same subnet, h2 -> h3
+		{"priv2", "priv", "10.1.2.10", "tcp", 8080},           // and back: the default group admits its members
 		{"priv", "svc", "10.2.1.10", "tcp", 22},               // svc's group: 8080 only
 		{"priv", "inet", "203.0.113.100", "tcp", 8080},        // NAT gateway on h1
 		{"priv", "pub", "10.1.1.10", "tcp", 8080},             // routed, h2 -> h3
@@ -128,7 +131,7 @@ func TestMultiHostTrace(t *testing.T) {
 	if len(tr.Hops) < 2 || tr.Hops[1].DPVerdict == "" || strings.Contains(tr.Hops[1].DPVerdict, "tunnel") {
 		t.Errorf("priv -> svc: the reply, arriving through the tunnel, must be delivered to priv's port: %+v", tr.Hops)
 	}
-	if d := got[tuples[5]].Decider; d.Stage != "ingress-sg" {
+	if d := got[tuples[7]].Decider; d.Stage != "ingress-sg" {
 		t.Errorf("svc -> priv decided by %s %s, want ingress-sg", d.Stage, d.Object)
 	}
 }
