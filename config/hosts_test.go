@@ -33,6 +33,16 @@ func TestHostsValid(t *testing.T) {
 	if in := top.VPCs[0].Instances[1]; in.Host != "h2" || !in.Addr.IsValid() {
 		t.Errorf("db: %+v", in)
 	}
+	if m := top.InstanceMTU(); m != 1450 {
+		t.Errorf("instance MTU %d, want 1450", m)
+	}
+	jumbo, _, err := parse(t, strings.Replace(hostsBase, "vpcs:", "underlay_mtu: 9000\nvpcs:", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := jumbo.InstanceMTU(); m != 8950 {
+		t.Errorf("instance MTU %d on a 9000 underlay, want 8950", m)
+	}
 }
 
 func TestHostsErrors(t *testing.T) {
@@ -53,6 +63,10 @@ func TestHostsErrors(t *testing.T) {
 			[]string{"hosts[h2].tunnel_ip: 127.0.0.2 is not a usable unicast IPv4 address"}},
 		{"tunnel ip missing", strings.Replace(hostsBase, ", tunnel_ip: 100.64.0.2", "", 1),
 			[]string{"hosts[h2].tunnel_ip: missing required field"}},
+		{"underlay mtu too small", strings.Replace(hostsBase, "vpcs:", "underlay_mtu: 1300\nvpcs:", 1),
+			[]string{"t.yaml:5: underlay_mtu: 1300 is outside 1330-9216"}},
+		{"underlay mtu without hosts", strings.Replace(base, "vpcs:", "underlay_mtu: 9000\nvpcs:", 1),
+			[]string{"underlay_mtu: the topology lists no hosts"}},
 		{"external without host", strings.Replace(hostsBase, "vpcs:", "external: {cidr: 203.0.113.0/24, gateway: 203.0.113.1}\nvpcs:", 1),
 			[]string{"t.yaml:5: external.host: missing: the topology lists hosts"}},
 		{"external on unknown host", strings.Replace(hostsBase, "vpcs:", "external: {cidr: 203.0.113.0/24, gateway: 203.0.113.1, host: h7}\nvpcs:", 1),

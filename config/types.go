@@ -53,6 +53,9 @@ type Topology struct {
 	// Hosts are the hypervisors one topology spans (each its own OVS
 	// bridge, joined by Geneve tunnels); none: everything on this host.
 	Hosts []*Hypervisor `mapstructure:"hosts"`
+	// UnderlayMTU is the MTU of the network between the hosts (default
+	// 1500): instances get it less the tunnel's overhead.
+	UnderlayMTU int `mapstructure:"underlay_mtu"`
 	// Local is the host of Hosts this vpcctl programs (its --host); the
 	// caller sets it, the file never does.
 	Local string `mapstructure:"-"`
@@ -99,9 +102,29 @@ type Hypervisor struct {
 }
 
 // TunnelOverhead is what Geneve over IPv4 adds to each frame: instances of a
-// topology with hosts get an MTU this much smaller than the underlay's 1500,
+// topology with hosts get an MTU this much smaller than the underlay's,
 // or a full-size packet would be dropped without a word on the way.
 const TunnelOverhead = 50
+
+// Underlay MTU: the default (an Ethernet underlay) and the range allowed.
+const (
+	DefaultUnderlayMTU = 1500
+	MinUnderlayMTU     = 1280 + TunnelOverhead
+	MaxUnderlayMTU     = 9216
+)
+
+// InstanceMTU is the MTU of every instance of a topology with hosts: the
+// underlay's less the tunnel's overhead (0 without hosts: the kernel's).
+func (t *Topology) InstanceMTU() int {
+	if len(t.Hosts) == 0 {
+		return 0
+	}
+	u := t.UnderlayMTU
+	if u == 0 {
+		u = DefaultUnderlayMTU
+	}
+	return u - TunnelOverhead
+}
 
 // OnThisHost says whether instance i runs on this vpcctl's host: always on
 // a topology without hosts.

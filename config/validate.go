@@ -90,6 +90,13 @@ func (c *checker) hosts() {
 		}
 		addrs[h.TunnelAddr] = h
 	}
+	switch u := c.t.UnderlayMTU; {
+	case !c.t.Pos.has("underlay_mtu"):
+	case len(c.t.Hosts) == 0:
+		c.errAt(c.t.Pos, "underlay_mtu", "the topology lists no hosts: there is no underlay")
+	case u < MinUnderlayMTU || u > MaxUnderlayMTU:
+		c.errAt(c.t.Pos, "underlay_mtu", "%d is outside %d-%d (instances get it less %d bytes of Geneve)", u, MinUnderlayMTU, MaxUnderlayMTU, TunnelOverhead)
+	}
 	if e := c.t.External; e != nil {
 		switch {
 		case len(c.t.Hosts) == 0 && e.Host != "":

@@ -174,7 +174,7 @@ func attachments(t *config.Topology, existing []ovsdb.PortInfo) []*attachment {
 		// tunnel: an MTU that leaves room for it, and no offloads.
 		for _, a := range out {
 			if a.Namespace != "" {
-				a.MTU, a.NoTxOffload = tunnelMTU, true
+				a.MTU, a.NoTxOffload = t.InstanceMTU(), true
 			}
 		}
 	}

@@ -17,10 +17,6 @@ const attachTunnel = "tunnel"
 // tunnelAttachName is the tunnel's attachment name (no instance has a "/").
 const tunnelAttachName = "/tunnel"
 
-// tunnelMTU is an instance's MTU across hosts: the underlay's 1500 less
-// what Geneve adds (an oversize packet would be dropped without a word).
-const tunnelMTU = 1500 - config.TunnelOverhead
-
 // tunnelAttachment is the bridge's tunnel port (no namespace, no host link).
 func tunnelAttachment(bridge string) *attachment {
 	return &attachment{Name: tunnelAttachName, Port: host.HostVethName(bridge, tunnelAttachName), Attach: attachTunnel}

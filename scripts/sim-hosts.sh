@@ -16,8 +16,8 @@
 # the namespace) with run directory /run/vpcctl-sim/PREFIX-hK (database in
 # db/, logs in log/ under it). The underlay is the Linux bridge `ul` in the
 # namespace PREFIX-u; host K is joined to it by a veth, `ul0-phy` in the host
-# and `hK` in PREFIX-u, all mtu 1600 (a Geneve packet carrying a 1500-byte
-# frame is 1550 bytes). Nothing is routed to the machine's uplink and nothing
+# and `hK` in PREFIX-u, all mtu $UNDERLAY_MTU (default 9000: room for Geneve
+# around a 1500-byte frame, and for a topology with underlay_mtu: 9000). Nothing is routed to the machine's uplink and nothing
 # changes in the root namespace (no ip_forward, no links, no routes): every
 # link is created directly inside the namespaces.
 #
@@ -50,6 +50,7 @@
 #
 # Environment: BIN (default bin/vpcctl, relative to the repository root).
 set -euo pipefail
+MTU=${UNDERLAY_MTU:-9000}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-bin/vpcctl}
@@ -167,11 +168,11 @@ underlay() {
   ip netns exec "$ns" ovs-vsctl --db="$db" --timeout=20 \
     -- --may-exist add-br ul0 \
     -- set bridge ul0 datapath_type=netdev external_ids:vpcctl-sim=underlay \
-    -- set interface ul0 mtu_request=1600 \
+    -- set interface ul0 mtu_request=$MTU \
     -- --may-exist add-port ul0 ul0-phy \
-    -- set interface ul0-phy mtu_request=1600
+    -- set interface ul0-phy mtu_request=$MTU
   # ovs-vsctl returns once ovs-vswitchd has applied the change: ul0 exists.
-  ip -n "$ns" link set ul0 mtu 1600
+  ip -n "$ns" link set ul0 mtu "$MTU"
   ip -n "$ns" addr replace "100.64.0.$k/24" dev ul0
   ip -n "$ns" link set ul0 up
 }
@@ -210,13 +211,13 @@ cmd_up() {
   ip netns add "$u"
   ip -n "$u" link set lo up
   ip -n "$u" link add ul type bridge
-  ip -n "$u" link set ul mtu 1600
+  ip -n "$u" link set ul mtu "$MTU"
   ip -n "$u" link set ul up
   for k in $(seq "$n"); do
     ns="$p-h$k"
     ip netns add "$ns"
     ip -n "$ns" link set lo up
-    ip link add ul0-phy netns "$ns" mtu 1600 type veth peer name "h$k" netns "$u" mtu 1600
+    ip link add ul0-phy netns "$ns" mtu "$MTU" type veth peer name "h$k" netns "$u" mtu "$MTU"
     ip -n "$u" link set "h$k" master ul
     ip -n "$u" link set "h$k" up
     ip -n "$ns" link set ul0-phy up

@@ -63,7 +63,7 @@ func TestSimHosts(t *testing.T) {
 			t.Logf("ping over Geneve, min/avg/max/mdev ms: %s", m[1])
 		}
 		// A full-size inner packet (1500 bytes, DF) crosses: the underlay's
-		// mtu 1600 holds the 50 bytes of Geneve.
+		// mtu (9000 by default) holds the 50 bytes of Geneve.
 		if r := a.exec(t, 10*time.Second, "ping", "-c2", "-i0.2", "-W2", "-M", "do", "-s", "1472", "10.77.0.2"); r.Code != 0 {
 			t.Errorf("1500-byte ping over Geneve: no reply:\n%s%s", r.Stdout, r.Stderr)
 		}
