@@ -24,17 +24,26 @@ func instanceFlows(v *VPC, s *Subnet, i *Instance, trunk uint32) []*Flow {
 		{Table: TPortSecurity, Priority: PrioNormal, Match: fromPort.EthType(EthARP).ARPSpa(i.IP).ARPSha(i.MAC),
 			Goto: TARPResponder},
 		arpReply(v.ID, i.IP, i.MAC, CatInstance, owner),
-		// The VPC router delivers to this instance from the other subnets.
+	}
+	fs = append(fs, deliveryFlows(v, s, i)...)
+	if i.VLAN != 0 {
+		fs = append(fs, trunkOutput(trunk, i)...)
+	}
+	return own(CatInstance, owner, fs)
+}
+
+// deliveryFlows find an instance (of this host or another): the VPC
+// router delivers to it from the other subnets, and its MAC in its VPC is
+// its port (a remote id for another host's) and subnet.
+func deliveryFlows(v *VPC, s *Subnet, i *Instance) []*Flow {
+	vpc := uint32(v.ID)
+	return []*Flow{
 		{Table: TL3Forwarding, Priority: PrioNormal,
 			Match:   Match{}.Reg(RegVPC, vpc).EthDst(v.RouterMAC).EthType(EthIPv4).IPDst(netip.PrefixFrom(i.IP, 32)),
 			Actions: []Action{SetEthSrc(v.RouterMAC), SetEthDst(i.MAC), DecTTL()}, Goto: TL2Lookup},
 		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
 			Actions: []Action{LoadReg(RegDstPort, i.Port), LoadReg(RegDstSubnet, uint32(s.ID)), LoadReg(RegDstVPC, vpc)}, Goto: TCtLookup},
 	}
-	if i.VLAN != 0 {
-		fs = append(fs, trunkOutput(trunk, i)...)
-	}
-	return own(CatInstance, owner, fs)
 }
 
 // srcCheck is the source prefix an instance may send from: its own address,

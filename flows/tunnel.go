@@ -140,15 +140,8 @@ func remoteFlows(t *Topology, v *VPC, s *Subnet, i *Instance) []*Flow {
 	vpc := uint32(v.ID)
 	send := append(SetTunnel(vpc, i.Remote), Output(t.Tunnel))
 	to := Match{}.Reg(RegDstPort, i.Port)
-	fs := []*Flow{
-		arpReply(v.ID, i.IP, i.MAC, CatInstance, owner),
-		{Table: TL3Forwarding, Priority: PrioNormal,
-			Match:   Match{}.Reg(RegVPC, vpc).EthDst(v.RouterMAC).EthType(EthIPv4).IPDst(netip.PrefixFrom(i.IP, 32)),
-			Actions: []Action{SetEthSrc(v.RouterMAC), SetEthDst(i.MAC), DecTTL()}, Goto: TL2Lookup},
-		{Table: TL2Lookup, Priority: PrioNormal, Match: Match{}.Reg(RegVPC, vpc).EthDst(i.MAC),
-			Actions: []Action{LoadReg(RegDstPort, i.Port), LoadReg(RegDstSubnet, uint32(s.ID)), LoadReg(RegDstVPC, vpc)}, Goto: TCtLookup},
-		{Table: TOutput, Priority: PrioNormal, Match: to, Actions: send},
-	}
+	fs := append([]*Flow{arpReply(v.ID, i.IP, i.MAC, CatInstance, owner)}, deliveryFlows(v, s, i)...)
+	fs = append(fs, &Flow{Table: TOutput, Priority: PrioNormal, Match: to, Actions: send})
 	if t.Trunk != 0 {
 		fs = append(fs, &Flow{Table: TOutput, Priority: PrioHigh, Match: to.VLANTagged(), Actions: append([]Action{PopVLAN()}, send...)})
 	}

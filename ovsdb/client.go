@@ -27,7 +27,7 @@ const defaultWait = 10 * time.Second
 type Client struct {
 	cli     client.Client
 	writes  atomic.Int64
-	changed notifier
+	changed Notifier
 	rootMu  sync.Mutex // serializes creating the Open_vSwitch row
 	lastCfg atomic.Int64
 	// rootUUID is the Open_vSwitch row last seen in the cache. A long-lived
@@ -83,12 +83,12 @@ func Connect(ctx context.Context, endpoint string, opts ...ConnectOption) (*Clie
 		return nil, fmt.Errorf("connect to %s: %w", endpoint, err)
 	}
 	c := &Client{cli: cli}
-	c.changed.init()
+	c.changed.Init()
 	wake := func(_ string, m model.Model) {
 		if r, ok := m.(*vswitchd.OpenvSwitch); ok {
 			c.seeRoot(r.UUID)
 		}
-		c.changed.broadcast()
+		c.changed.Broadcast()
 	}
 	cli.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    wake,
@@ -136,7 +136,7 @@ func (c *Client) Close() {
 // Changed returns a channel that is closed at the next change of the
 // cache: any monitored row, of any bridge, this client's writes included.
 func (c *Client) Changed() <-chan struct{} {
-	return c.changed.wait()
+	return c.changed.Wait()
 }
 
 // Writes is the number of write transactions this client has sent.
@@ -144,22 +144,25 @@ func (c *Client) Writes() int64 {
 	return c.writes.Load()
 }
 
-// notifier wakes waiters whenever the cache changes.
-type notifier struct {
+// Notifier wakes waiters at every change of a libovsdb cache (a client's
+// event handler calls Broadcast). The zero value needs Init.
+type Notifier struct {
 	mu sync.Mutex
 	ch chan struct{}
 }
 
-func (n *notifier) init() { n.ch = make(chan struct{}) }
+// Init makes the first channel.
+func (n *Notifier) Init() { n.ch = make(chan struct{}) }
 
-// wait returns a channel closed at the next change.
-func (n *notifier) wait() <-chan struct{} {
+// Wait returns a channel closed at the next change.
+func (n *Notifier) Wait() <-chan struct{} {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.ch
 }
 
-func (n *notifier) broadcast() {
+// Broadcast wakes every waiter.
+func (n *Notifier) Broadcast() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	close(n.ch)
@@ -178,7 +181,7 @@ func (c *Client) waitUntil(ctx context.Context, done func() (bool, error)) error
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		changed := c.changed.wait()
+		changed := c.changed.Wait()
 		ok, err := done()
 		if err != nil || ok {
 			return err

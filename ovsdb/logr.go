@@ -11,12 +11,18 @@ import (
 // logger writes to stderr at verbosity 5 (every transaction); here its V(0)
 // messages become Info, V(1)-V(4) Debug, and V(5) and above are dropped.
 type slogSink struct {
-	l    *slog.Logger
-	name string
+	l        *slog.Logger
+	name     string
+	errLevel slog.Level
 }
 
-func newLogger(l *slog.Logger) logr.Logger {
-	return logr.New(&slogSink{l: l.With("component", "libovsdb")})
+func newLogger(l *slog.Logger) logr.Logger { return NewLogger(l, slog.LevelError) }
+
+// NewLogger is libovsdb's logger writing to l, its errors at errLevel (a
+// client of a Raft cluster logs each failed reconnect of an election as an
+// error, which it retries by itself: Warn there).
+func NewLogger(l *slog.Logger, errLevel slog.Level) logr.Logger {
+	return logr.New(&slogSink{l: l.With("component", "libovsdb"), errLevel: errLevel})
 }
 
 func (s *slogSink) Init(logr.RuntimeInfo) {}
@@ -37,13 +43,13 @@ func (s *slogSink) Info(v int, msg string, kv ...any) {
 }
 
 func (s *slogSink) Error(err error, msg string, kv ...any) {
-	s.l.Error(s.name+msg, append(kv, "err", err)...)
+	s.l.Log(context.Background(), s.errLevel, s.name+msg, append(kv, "err", err)...)
 }
 
 func (s *slogSink) WithValues(kv ...any) logr.LogSink {
-	return &slogSink{l: s.l.With(kv...), name: s.name}
+	return &slogSink{l: s.l.With(kv...), name: s.name, errLevel: s.errLevel}
 }
 
 func (s *slogSink) WithName(name string) logr.LogSink {
-	return &slogSink{l: s.l, name: s.name + name + ": "}
+	return &slogSink{l: s.l, name: s.name + name + ": ", errLevel: s.errLevel}
 }

@@ -27,6 +27,7 @@ import (
 	libmodel "github.com/ovn-org/libovsdb/model"
 	"github.com/ovn-org/libovsdb/ovsdb"
 
+	vovsdb "github.com/vpcctl/vpcctl/ovsdb"
 	"github.com/vpcctl/vpcctl/ovsdb/cluster/model"
 )
 
@@ -69,7 +70,7 @@ type Store struct {
 	cli client.Client
 	log *slog.Logger
 
-	changed notifier // any change of the cache
+	changed vovsdb.Notifier // any change of the cache
 
 	mu       sync.Mutex
 	watchers map[*watcher]struct{}
@@ -116,7 +117,7 @@ func Dial(ctx context.Context, endpoints []string, log *slog.Logger) (*Store, er
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = 2 * time.Second
 	bo.MaxElapsedTime = 0
-	logger := newLogger(log)
+	logger := vovsdb.NewLogger(log, slog.LevelWarn)
 	opts := []client.Option{
 		client.WithLeaderOnly(true),
 		client.WithReconnect(reconnectTimeout, bo),
@@ -141,7 +142,7 @@ func Dial(ctx context.Context, endpoints []string, log *slog.Logger) (*Store, er
 		return nil, fmt.Errorf("cluster: connect to the leader of %s: %w", strings.Join(eps, ","), err)
 	}
 	s := &Store{cli: cli, log: log, watchers: map[*watcher]struct{}{}}
-	s.changed.init()
+	s.changed.Init()
 	cli.Cache().AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    func(table string, m libmodel.Model) { s.onChange(table, m) },
 		UpdateFunc: func(table string, _, m libmodel.Model) { s.onChange(table, m) },
@@ -181,7 +182,7 @@ func (s *Store) Close() {
 // changed or removed: it wakes Publish/Report waiters and, for a topology,
 // its watchers. It must not block.
 func (s *Store) onChange(table string, m libmodel.Model) {
-	s.changed.broadcast()
+	s.changed.Broadcast()
 	t, ok := m.(*model.Topology)
 	if table != model.TopologyTable || !ok {
 		return
@@ -463,7 +464,7 @@ func asErrors(es []ovsdb.OperationError) []error {
 func (s *Store) retry(ctx context.Context, what string, attempt func(context.Context) error) error {
 	pause := 50 * time.Millisecond
 	for {
-		changed := s.changed.wait()
+		changed := s.changed.Wait()
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		err := attempt(actx)
 		hung := err != nil && actx.Err() != nil && ctx.Err() == nil
@@ -519,7 +520,7 @@ func (s *Store) waitCache(ctx context.Context, cond func() bool) {
 	ctx, cancel := context.WithTimeout(ctx, cacheWait)
 	defer cancel()
 	for {
-		changed := s.changed.wait()
+		changed := s.changed.Wait()
 		if cond() {
 			return
 		}
@@ -600,28 +601,6 @@ func (w *watcher) close() {
 		w.closed = true
 		close(w.ch)
 	}
-}
-
-// notifier wakes waiters whenever the cache changes.
-type notifier struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func (n *notifier) init() { n.ch = make(chan struct{}) }
-
-// wait returns a channel closed at the next change.
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ch
-}
-
-func (n *notifier) broadcast() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	close(n.ch)
-	n.ch = make(chan struct{})
 }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
