@@ -131,6 +131,21 @@ func stopDaemon(o Options, daemon string, pid int) error {
 	return nil
 }
 
+// Run runs an OVS program (ovsdb-tool, ovs-appctl, a daemon with --detach)
+// to completion, with OVS_RUNDIR, OVS_LOGDIR and OVS_DBDIR set to dir: for
+// callers that run OVS programs of their own (the VPCctl cluster).
+func Run(ctx context.Context, dir, name string, args ...string) (string, error) {
+	return runOVS(ctx, Options{RunDir: dir, LogDir: dir, DBDir: dir}, name, args...)
+}
+
+// WaitFor polls cond every 50 ms until it holds or ctx ends.
+func WaitFor(ctx context.Context, what string, cond func() bool) error {
+	return waitFor(ctx, what, cond)
+}
+
+// WaitDuration is WaitFor for at most d; it reports whether cond held.
+func WaitDuration(cond func() bool, d time.Duration) bool { return waitDuration(cond, d) }
+
 func waitDuration(cond func() bool, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vpcctl/vpcctl/controller/ovsproc"
 )
 
 // Options say where a cluster's members live. Every file of a member N is
@@ -174,7 +175,7 @@ func (o Options) create(ctx context.Context, schemaPath string) error {
 	have := o.existing()
 	var remotes []string
 	for _, m := range have {
-		out, err := run(ctx, "ovsdb-tool", "db-local-address", o.file(m, "db"))
+		out, err := tool(ctx, "ovsdb-tool", "db-local-address", o.file(m, "db"))
 		if err != nil {
 			return err
 		}
@@ -192,10 +193,10 @@ func (o Options) create(ctx context.Context, schemaPath string) error {
 	for _, m := range missing {
 		var err error
 		if len(remotes) == 0 {
-			_, err = run(ctx, "ovsdb-tool", "create-cluster", o.file(m, "db"), schemaPath, o.raftAddr(m))
+			_, err = tool(ctx, "ovsdb-tool", "create-cluster", o.file(m, "db"), schemaPath, o.raftAddr(m))
 		} else {
 			args := append([]string{"join-cluster", o.file(m, "db"), DatabaseName, o.raftAddr(m)}, remotes...)
-			_, err = run(ctx, "ovsdb-tool", args...)
+			_, err = tool(ctx, "ovsdb-tool", args...)
 		}
 		if err != nil {
 			return err
@@ -229,7 +230,7 @@ func (o Options) Start(ctx context.Context, m int) error {
 	if _, err := os.Stat(o.file(m, "db")); err != nil {
 		return fmt.Errorf("cluster: member %d: %w", m, err)
 	}
-	_, err = run(ctx, "ovsdb-server", "--detach", "--no-chdir",
+	_, err = tool(ctx, "ovsdb-server", "--detach", "--no-chdir",
 		"--pidfile="+o.file(m, "pid"),
 		"--unixctl="+o.file(m, "ctl"),
 		"--remote=punix:"+o.file(m, "sock"),
@@ -239,7 +240,7 @@ func (o Options) Start(ctx context.Context, m int) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, fmt.Sprintf("member %d to run", m), func() bool { return o.pid(m) != 0 })
+	return ovsproc.WaitFor(ctx, fmt.Sprintf("member %d to run", m), func() bool { return o.pid(m) != 0 })
 }
 
 // Kill SIGKILLs member m (a crash, for tests) and waits until it is gone. Its
@@ -256,7 +257,7 @@ func (o Options) Kill(m int) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("cluster: kill member %d (pid %d): %w", m, pid, err)
 	}
-	if !waitDuration(func() bool { return !running(pid) }, 2*time.Second) {
+	if !ovsproc.WaitDuration(func() bool { return !running(pid) }, 2*time.Second) {
 		return fmt.Errorf("cluster: member %d (pid %d) survived SIGKILL", m, pid)
 	}
 	return nil
@@ -325,11 +326,11 @@ func (o Options) stop(m int) error {
 	}
 	gone := func() bool { return !running(pid) }
 	_ = syscall.Kill(pid, syscall.SIGTERM)
-	if waitDuration(gone, 5*time.Second) {
+	if ovsproc.WaitDuration(gone, 5*time.Second) {
 		return nil
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	if !waitDuration(gone, 2*time.Second) {
+	if !ovsproc.WaitDuration(gone, 2*time.Second) {
 		return fmt.Errorf("cluster: member %d (pid %d) survived SIGKILL", m, pid)
 	}
 	return nil
@@ -400,7 +401,7 @@ func (o Options) Status(ctx context.Context) ([]MemberStatus, error) {
 	var out []MemberStatus
 	for _, m := range o.members() {
 		st := MemberStatus{Member: m, Endpoint: "unix:" + o.file(m, "sock"), PID: o.pid(m)}
-		if b, err := run(ctx, "ovsdb-tool", "db-local-address", o.file(m, "db")); err == nil {
+		if b, err := tool(ctx, "ovsdb-tool", "db-local-address", o.file(m, "db")); err == nil {
 			st.Address = strings.TrimSpace(b)
 		}
 		if st.PID == 0 {
@@ -408,7 +409,7 @@ func (o Options) Status(ctx context.Context) ([]MemberStatus, error) {
 			out = append(out, st)
 			continue
 		}
-		text, err := run(ctx, "ovs-appctl", "--timeout=3", "-t", o.file(m, "ctl"), "cluster/status", DatabaseName)
+		text, err := tool(ctx, "ovs-appctl", "--timeout=3", "-t", o.file(m, "ctl"), "cluster/status", DatabaseName)
 		if err != nil {
 			st.Err = err.Error()
 		} else {
@@ -556,58 +557,9 @@ func probeWrite(ctx context.Context, sock string) error {
 		"where": []any{[]any{"name", "==", probeName}}})
 }
 
-// binary finds an OVS program: root's PATH has /usr/sbin, a test's may not.
-func binary(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin"} {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found: is openvswitch-switch installed?", name)
-}
-
-// run runs an OVS program to completion (ovsdb-server --detach returns once
-// the daemon serves). The OVS directories point nowhere near the machine's
-// own OVS, should a program fall back on them.
-func run(ctx context.Context, name string, args ...string) (string, error) {
-	path, err := binary(name)
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
-	dir := os.TempDir()
-	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)
-	cmd.Dir = "/"
-	// A detached daemon closes its inherited stdio once ready; do not hang
-	// on it for long if it does not.
-	cmd.WaitDelay = 2 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
-}
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, what string, cond func() bool) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
-	}
-	return nil
-}
-
-func waitDuration(cond func() bool, d time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	return waitFor(ctx, "", cond) == nil
+// tool runs an OVS program with the OVS run, log and db directories in the
+// temporary directory: the members' files are all named on the command line,
+// and nothing may fall back on the machine's own OVS.
+func tool(ctx context.Context, name string, args ...string) (string, error) {
+	return ovsproc.Run(ctx, os.TempDir(), name, args...)
 }

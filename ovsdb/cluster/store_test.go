@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vpcctl/vpcctl/controller/ovsproc"
 )
 
 // These tests run real ovsdb-server members (Open vSwitch must be
@@ -221,7 +223,7 @@ func TestPublishReadWatch(t *testing.T) {
 			t.Fatalf("report %+v: %v", st, err)
 		}
 	}
-	waitFor(ctx, "chassis", func() bool { return len(s.Chassis("br-a")) == 2 && s.Chassis("br-a")[1].Flows == 121 })
+	ovsproc.WaitFor(ctx, "chassis", func() bool { return len(s.Chassis("br-a")) == 2 && s.Chassis("br-a")[1].Flows == 121 })
 	cs := s.Chassis("br-a")
 	if len(cs) != 2 || cs[0].Name != "host1" || cs[0].AppliedGeneration != 5 || cs[0].Flows != 120 ||
 		cs[1].Name != "host2" || cs[1].AppliedGeneration != 5 || cs[1].Error != "" || cs[1].Flows != 121 {
@@ -293,7 +295,7 @@ func TestLeaderFailover(t *testing.T) {
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
-	if err := waitFor(wctx, "rejoin", func() bool {
+	if err := ovsproc.WaitFor(wctx, "rejoin", func() bool {
 		sts, err := o.Status(wctx)
 		if err != nil {
 			return false
