@@ -84,7 +84,12 @@ func TestSimHosts(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		if c.Code != 0 || out.Error != "" || out.End.SumReceived.Bytes < 3e6 {
+		// (With -n the server stops counting when the client has written
+		// the last byte, so bytes still in flight at that moment are missing
+		// from its count: a loaded machine showed 2.4 of 4 MB. A connection
+		// stalled by TSO packets the tunnel drops gets nothing but its first
+		// few segments through.)
+		if c.Code != 0 || out.Error != "" || out.End.SumReceived.Bytes < 1e6 {
 			t.Errorf("TCP over Geneve (iperf3 -n 4M): exit %d, %s, %.0f bytes received\n%s\nserver: %s",
 				c.Code, out.Error, out.End.SumReceived.Bytes, c.Stderr, srv.out.String())
 		} else {
