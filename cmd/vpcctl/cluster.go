@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vpcctl/vpcctl/ovsdb/cluster"
@@ -69,14 +73,19 @@ func newClusterCmd(g *globals) *cobra.Command {
 			if lerr != nil && !errors.Is(lerr, cluster.ErrNoLeader) {
 				return lerr
 			}
+			var tops []topologyStatus
+			if leader != 0 {
+				tops = clusterTopologies(ctx, opts.Endpoints())
+			}
 			if g.output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
-					Endpoints string                 `json:"endpoints"`
-					Leader    int                    `json:"leader"` // 0: none
-					Members   []cluster.MemberStatus `json:"members"`
-				}{opts.Endpoints(), leader, sts})
+					Endpoints  string                 `json:"endpoints"`
+					Leader     int                    `json:"leader"` // 0: none
+					Members    []cluster.MemberStatus `json:"members"`
+					Topologies []topologyStatus       `json:"topologies"`
+				}{opts.Endpoints(), leader, sts, tops})
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "MEMBER\tPID\tROLE\tTERM\tSTATUS\tRAFT\tENDPOINT")
@@ -98,6 +107,10 @@ func newClusterCmd(g *globals) *cobra.Command {
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "leader: m%d\n", leader)
 			}
+			if len(tops) > 0 {
+				fmt.Fprintln(cmd.OutOrStdout())
+				printTopologies(cmd.OutOrStdout(), tops)
+			}
 			return nil
 		},
 	}
@@ -112,4 +125,49 @@ func newClusterCmd(g *globals) *cobra.Command {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// topologyStatus is one topology in the cluster: its generation and what
+// each host's agent last applied.
+type topologyStatus struct {
+	Name       string                  `json:"name"`
+	Generation int                     `json:"generation"`
+	Hosts      []cluster.ChassisStatus `json:"hosts"`
+}
+
+// clusterTopologies reads the cluster's topologies and agents' reports (none
+// when the cluster does not answer within a few seconds).
+func clusterTopologies(ctx context.Context, endpoints string) []topologyStatus {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := cluster.Dial(ctx, []string{endpoints}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil
+	}
+	defer st.Close()
+	var out []topologyStatus
+	for _, name := range st.Topologies() {
+		_, gen, _ := st.Topology(name)
+		out = append(out, topologyStatus{Name: name, Generation: gen, Hosts: st.Chassis(name)})
+	}
+	return out
+}
+
+func printTopologies(w io.Writer, tops []topologyStatus) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPOLOGY\tGENERATION\tHOST\tAPPLIED\tFLOWS\tREPORTED\tERROR")
+	for _, t := range tops {
+		if len(t.Hosts) == 0 {
+			fmt.Fprintf(tw, "%s\t%d\t-\t-\t-\t-\tno agent has reported\n", t.Name, t.Generation)
+		}
+		for _, h := range t.Hosts {
+			applied := fmt.Sprint(h.AppliedGeneration)
+			if h.AppliedGeneration < t.Generation {
+				applied += " (behind)"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s ago\t%s\n", t.Name, t.Generation, h.Name, applied, h.Flows,
+				time.Since(h.Updated).Round(time.Second), orDash(h.Error))
+		}
+	}
+	tw.Flush()
 }

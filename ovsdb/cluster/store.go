@@ -262,6 +262,18 @@ func (s *Store) Chassis(topology string) []ChassisStatus {
 	return out
 }
 
+// Topologies names the topologies the cluster holds, sorted.
+func (s *Store) Topologies() []string {
+	var ts []model.Topology
+	_ = s.cli.List(context.Background(), &ts)
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Digest is the sha256 of a topology file in hex, as the Topology row keeps it.
 func Digest(yaml string) string {
 	sum := sha256.Sum256([]byte(yaml))
