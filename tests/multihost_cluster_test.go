@@ -425,6 +425,15 @@ func TestMultiHostCluster(t *testing.T) {
 			Role   string `json:"role"`
 			Status string `json:"status"`
 		} `json:"members"`
+		Topologies []struct {
+			Name       string `json:"name"`
+			Generation int    `json:"generation"`
+			Hosts      []struct {
+				Name              string `json:"name"`
+				AppliedGeneration int    `json:"applied_generation"`
+				Error             string `json:"error"`
+			} `json:"hosts"`
+		} `json:"topologies"`
 	}
 	var stOut string
 	whole := false
@@ -446,6 +455,16 @@ func TestMultiHostCluster(t *testing.T) {
 	}
 	if !whole {
 		t.Fatalf("cluster not whole 20 s after member %d restarted:\n%s", leader, stOut)
+	}
+	// Status shows the topology at generation 2, applied by every agent.
+	if len(status.Topologies) != 1 || status.Topologies[0].Generation != 2 || len(status.Topologies[0].Hosts) != 3 {
+		t.Errorf("cluster status: topologies %+v, want one at generation 2 with 3 hosts reporting\n%s", status.Topologies, stOut)
+	} else {
+		for _, h := range status.Topologies[0].Hosts {
+			if h.AppliedGeneration != 2 || h.Error != "" {
+				t.Errorf("cluster status: host %s applied %d (error %q), want 2", h.Name, h.AppliedGeneration, h.Error)
+			}
+		}
 	}
 
 	// 3. h2's agent crashes and starts again: it applies the same

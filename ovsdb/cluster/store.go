@@ -55,12 +55,12 @@ type Snapshot struct {
 // row): which generation of which topology, with how many flows, and the
 // error if the apply failed.
 type ChassisStatus struct {
-	Name              string    // the host (chassis) name
-	Topology          string    // the topology the agent applies
-	AppliedGeneration int       // the generation last applied (whether or not it failed)
-	Error             string    // "" when that apply succeeded
-	Flows             int       // flows installed
-	Updated           time.Time // when; Report sets now when zero (stored in unix ms)
+	Name              string    `json:"name"`               // the host (chassis) name
+	Topology          string    `json:"topology"`           // the topology the agent applies
+	AppliedGeneration int       `json:"applied_generation"` // the generation last applied (whether or not it failed)
+	Error             string    `json:"error,omitempty"`    // "" when that apply succeeded
+	Flows             int       `json:"flows"`              // flows installed
+	Updated           time.Time `json:"updated"`            // when; Report sets now when zero (stored in unix ms)
 }
 
 // Store is a client of the clustered VPCctl database: writes go to the Raft
