@@ -57,7 +57,7 @@ vpcs:
       - {name: web, cidr: 10.10.1.0/24}
     instances:
       - {name: g1, subnet: web, host: h2, ip: 10.10.1.10}
-      - {name: g2, subnet: web, host: h3, ip: 10.10.1.11}
+      - {name: g2, subnet: web, host: h3, ip: 10.10.1.11, attach: trunk}  # behind h3's trunk port
 `
 
 // nameServer listens on every port given and, on each connection, sends its
