@@ -42,6 +42,10 @@ func runningPid(o Options, daemon string) int {
 	return pid
 }
 
+// IsDaemon says whether pid is a live (not exited, not a zombie) process
+// named daemon (ovsdb-server, ovs-vswitchd).
+func IsDaemon(pid int, daemon string) bool { return isDaemon(pid, daemon) }
+
 // isDaemon: pid is alive (not a zombie) and its name is daemon.
 func isDaemon(pid int, daemon string) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))

@@ -377,19 +377,7 @@ func (o Options) isMember(pid, m int) bool {
 // running: pid is an ovsdb-server that has not exited (not a zombie). After
 // a signal, this, not isMember, says when it is gone: an exiting process
 // loses its command line before it closes its files (sockets, locks).
-func running(pid int) bool {
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != "ovsdb-server" {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
-}
+func running(pid int) bool { return ovsproc.IsDaemon(pid, "ovsdb-server") }
 
 // Status asks every member (ovs-appctl cluster/status) how it sees the
 // cluster. A member that is down or does not answer has Err set.

@@ -53,7 +53,7 @@ func startCluster(t *testing.T) (Options, string) {
 			t.Errorf("down: %v", err)
 		}
 		for m, pid := range pids {
-			if alive(pid) {
+			if running(pid) {
 				t.Errorf("member %d (pid %d) still runs after Down", m, pid)
 			}
 		}
@@ -67,21 +67,6 @@ func startCluster(t *testing.T) (Options, string) {
 	}
 	t.Logf("cluster up in %v: %s", time.Since(start).Round(time.Millisecond), eps)
 	return o, eps
-}
-
-// alive: pid is an ovsdb-server process that has not exited.
-func alive(pid int) bool {
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != "ovsdb-server" {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
 }
 
 func testLogger() *slog.Logger {
@@ -400,7 +385,7 @@ func TestDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for m, pid := range pids {
-		if alive(pid) {
+		if running(pid) {
 			t.Errorf("member %d (pid %d) runs after Down", m, pid)
 		}
 	}
