@@ -371,17 +371,7 @@ func dpFlow(t *config.Topology, sender *reach.Endpoint, p reach.Packet, reply bo
 	if port.Type == attachTrunk { // the trunk, with the sender's tag
 		f = fmt.Sprintf("in_port=%d,dl_vlan=%d,dl_src=%s,dl_dst=%s,", att[trunkAttachName].Ofport, recordedVLAN(port), src, dst)
 	}
-	switch p.Proto {
-	case config.ProtoICMP:
-		typ := 8
-		if reply {
-			typ = 0
-		}
-		f += "icmp,icmp_type=" + strconv.Itoa(typ) + ",icmp_code=0"
-	default:
-		f += fmt.Sprintf("%s,tp_src=%d,tp_dst=%d", p.Proto, p.SrcPort, p.DstPort)
-	}
-	return f + fmt.Sprintf(",nw_src=%s,nw_dst=%s,nw_ttl=64", p.Src, p.Dst), nil
+	return f + packetFields(p, reply, 64), nil
 }
 
 func hostAt(t *config.Topology, a netip.Addr) string {
@@ -453,17 +443,7 @@ func tunnelFlow(t *config.Topology, sender *reach.Endpoint, h *reach.Hop, att ma
 	p := h.Packet
 	f := fmt.Sprintf("in_port=%d,tun_id=0x%x,tun_src=%s,tun_dst=%s,dl_src=%s,dl_dst=%s,",
 		tun.Ofport, key, t.Hypervisor(sender.Instance.Host).TunnelAddr, t.Hypervisor(t.Local).TunnelAddr, src, dst)
-	switch p.Proto {
-	case config.ProtoICMP:
-		typ := 8
-		if h.Reply {
-			typ = 0
-		}
-		f += "icmp,icmp_type=" + strconv.Itoa(typ) + ",icmp_code=0"
-	default:
-		f += fmt.Sprintf("%s,tp_src=%d,tp_dst=%d", p.Proto, p.SrcPort, p.DstPort)
-	}
-	return f + fmt.Sprintf(",nw_src=%s,nw_dst=%s,nw_ttl=%d", p.Src, p.Dst, ttl), nil
+	return f + packetFields(p, h.Reply, ttl), nil
 }
 
 func appendNote(note, s string) string {
@@ -471,4 +451,21 @@ func appendNote(note, s string) string {
 		return s
 	}
 	return note + "; " + s
+}
+
+// packetFields is the IP part of an ofproto/trace flow: protocol and ports
+// (an echo request, or its reply), addresses and TTL.
+func packetFields(p reach.Packet, reply bool, ttl int) string {
+	var f string
+	switch p.Proto {
+	case config.ProtoICMP:
+		typ := 8
+		if reply {
+			typ = 0
+		}
+		f = "icmp,icmp_type=" + strconv.Itoa(typ) + ",icmp_code=0"
+	default:
+		f = fmt.Sprintf("%s,tp_src=%d,tp_dst=%d", p.Proto, p.SrcPort, p.DstPort)
+	}
+	return f + fmt.Sprintf(",nw_src=%s,nw_dst=%s,nw_ttl=%d", p.Src, p.Dst, ttl)
 }

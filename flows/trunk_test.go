@@ -45,6 +45,13 @@ func TestTrunkFlows(t *testing.T) {
 			t.Errorf("no flow with %q in:\n%s", want, text)
 		}
 	}
+	checkUnchanged(t, set, "vpcs[lab].instances[a]", "veth instance flow changed by a trunk beside it")
+}
+
+// checkUnchanged: every flow owner had in handTopology's set is in set too
+// (same cookie: same table, match and actions).
+func checkUnchanged(t *testing.T, set *Set, owner, why string) {
+	t.Helper()
 	plain, err := Compile(handTopology())
 	if err != nil {
 		t.Fatal(err)
@@ -54,8 +61,8 @@ func TestTrunkFlows(t *testing.T) {
 		cookies[f.Cookie] = true
 	}
 	for _, f := range plain.Flows {
-		if f.Owner == "vpcs[lab].instances[a]" && !cookies[f.Cookie] {
-			t.Errorf("veth instance flow changed by a trunk beside it: %s", f)
+		if f.Owner == owner && !cookies[f.Cookie] {
+			t.Errorf("%s: %s", why, f)
 		}
 	}
 }

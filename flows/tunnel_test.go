@@ -51,19 +51,7 @@ func TestTunnelFlows(t *testing.T) {
 	if strings.Contains(text, "dl_src=02:00:00:00:00:0b") {
 		t.Errorf("the remote instance has port-security flows here:\n%s", text)
 	}
-	plain, err := Compile(handTopology())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cookies := map[uint64]bool{}
-	for _, f := range set.Flows {
-		cookies[f.Cookie] = true
-	}
-	for _, f := range plain.Flows {
-		if f.Owner == "vpcs[lab].instances[a]" && !cookies[f.Cookie] {
-			t.Errorf("local instance flow changed by a remote one beside it: %s", f)
-		}
-	}
+	checkUnchanged(t, set, "vpcs[lab].instances[a]", "local instance flow changed by a remote one beside it")
 }
 
 // Across a peering, what the tunnel brings from the peer's addresses is
