@@ -16,14 +16,24 @@
 # the groups) between two bridges (routed); the same router doing SNAT (nat).
 #
 # vpcctl and OVN each get an ovsdb-server + ovs-vswitchd of their own
-# (userspace, TSO on, datapath_type=netdev) in a private network namespace
-# with its own run directory, one after the other (never both at once); OVN's
-# NB and SB ovsdb-servers, ovn-northd and ovn-controller run there too, with
-# their run directory, pidfiles and logs in this run's temp dir. OVN is
+# (userspace, TSO on, datapath_type=netdev) in a private network namespace of
+# their own with its own run directory; OVN's NB and SB ovsdb-servers,
+# ovn-northd and ovn-controller run in OVN's, with their run directory,
+# pidfiles and logs in this run's temp dir. All three (vpcctl, OVN, Linux)
+# are up at once and their iperf3 runs alternate (round r runs the three in
+# a rotated order), so a change of load on the machine during the run hits
+# them alike (an idle ovs-vswitchd costs the others nothing measurable); the
+# ratios are of medians of the interleaved runs. OVN is
 # installed with apt-get when missing; if that is impossible the comparison is
 # skipped with a printed reason (exit 0). The Debian OVN services are never
 # run: processes the install starts are stopped.
-# Env: SECS (iperf3 seconds, 5), RUNS (runs per cell, median; 3), BIN.
+# Port kinds: PAIRS lists vpcctl attach kind : OVN port kind pairs, each
+# measured as above (default "veth:veth internal:internal trunk:veth"; veth:
+# as ovn-kubernetes binds pods; internal: an OVS internal port moved into the
+# namespace, as OVN's tutorials bind namespaces; trunk: vpcctl's attachment
+# for many instances), so the table separates what the pipeline does from
+# what the port kind does.
+# Env: SECS (iperf3 seconds, 5), RUNS (runs per cell, median; 3), BIN, PAIRS.
 # Every path is checked (ping) before it is timed; a path that does not work
 # is FAILED in the table and the script exits 1 at the end.
 # Everything it makes has a unique prefix and is removed on exit (failure too).
@@ -32,19 +42,22 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin/vpcctl}
 SECS=${SECS:-5}
 RUNS=${RUNS:-3}
+PAIRS=${PAIRS:-veth:veth internal:internal trunk:veth}
+for a in $PAIRS; do [[ "$a" =~ ^(veth|trunk|internal):(veth|internal)$ ]] || { echo "PAIRS: $a is not (veth|trunk|internal):(veth|internal)" >&2; exit 2; }; done
 [[ "$SECS" =~ ^[0-9]+$ && "$SECS" -ge 1 && "$SECS" -le 600 ]] || { echo "SECS must be 1..600" >&2; exit 2; }
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 && "$RUNS" -le 50 ]] || { echo "RUNS must be 1..50" >&2; exit 2; }
 [ -x "$BIN" ] || { echo "no $BIN: run make build first" >&2; exit 1; }
 id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 p="bo$id"          # prefix of every namespace, link and bridge of this run
-hns="${p}h"        # the private namespace holding each OVS (and OVN) and the host ends
+hns="${p}h"        # the private namespace of vpcctl's OVS, its host ends and the Linux reference
+gns="${p}g"        # the private namespace of OVN's OVS and daemons and its host ends
 br="${p}v"         # vpcctl bridge
 tmp=$(mktemp -d)
 vdir="$tmp/ovs-vpcctl"   # run directory of vpcctl's OVS
 odir="$tmp/ovs-ovn"      # run directory of OVN's OVS
 ovn="$tmp/ovn"           # NB, SB, northd, controller: databases, sockets, pidfiles, logs
 H=(nsenter "--net=/var/run/netns/$hns")   # net only: namespaces made in it stay visible
-rundir=""
+G=(nsenter "--net=/var/run/netns/$gns")
 skip() { echo "OVN comparison skipped: $*"; exit 0; }
 
 stopd() { # stopd PIDFILE...: SIGTERM, then SIGKILL after 5 s
@@ -75,10 +88,11 @@ cleanup() {
   if [ -f "$tmp/topo.yaml" ] && [ -f "$vdir/ovs-vswitchd.pid" ]; then
     VPCCTL_OVSDB="unix:$vdir/db.sock" VPCCTL_OVS_RUNDIR="$vdir" timeout 120 "${H[@]}" "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>&1
   fi
-  delns "vpcctl.$br." "${p}"          # instances (both), Linux reference; $hns last below
   stopovn
   stopovs "$vdir"; stopovs "$odir"
+  delns "vpcctl.$br." "${p}"          # instances (both), Linux reference, $hns and $gns
   timeout 30 ip netns del "$hns" 2>/dev/null   # its links and bridges go with it
+  timeout 30 ip netns del "$gns" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -122,21 +136,22 @@ if ! have_ovn; then
 fi
 ovnver=$(ovn-northd --version 2>/dev/null | head -1 | awk '{print $NF}')
 
-vsctl() { "${H[@]}" ovs-vsctl "--db=unix:$rundir/db.sock" --timeout=60 "$@"; }
-# startovs DIR: ovsdb-server + ovs-vswitchd (userspace TSO on) in $hns, run
-# directory DIR; the OVS_* variables point at it.
+# vsctl_at DIR NS ARGS: ovs-vsctl on the OVS of run directory DIR in NS.
+vsctl_at() { local d=$1 n=$2; shift 2; nsenter "--net=/var/run/netns/$n" ovs-vsctl "--db=unix:$d/db.sock" --timeout=60 "$@"; }
+vsctl() { vsctl_at "$odir" "$gns" "$@"; }   # OVN's
+# startovs DIR NS: ovsdb-server + ovs-vswitchd (userspace TSO on) in NS, run
+# directory DIR (its BRIDGE.mgmt sockets too).
 startovs() {
-  rundir=$1
-  mkdir -p "$rundir"
-  export OVS_RUNDIR="$rundir" OVS_LOGDIR="$rundir" OVS_DBDIR="$rundir"
-  ovsdb-tool create "$rundir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-  timeout 30 ip netns exec "$hns" ovsdb-server "$rundir/conf.db" --remote="punix:$rundir/db.sock" \
-    --pidfile="$rundir/ovsdb-server.pid" --unixctl="$rundir/ovsdb-server.ctl" \
-    --log-file="$rundir/ovsdb-server.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
-  vsctl --no-wait init
-  vsctl --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true
-  timeout 60 ip netns exec "$hns" ovs-vswitchd "unix:$rundir/db.sock" --pidfile="$rundir/ovs-vswitchd.pid" \
-    --log-file="$rundir/ovs-vswitchd.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
+  local d=$1 n=$2
+  mkdir -p "$d"
+  ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  timeout 30 ip netns exec "$n" env OVS_RUNDIR="$d" OVS_LOGDIR="$d" OVS_DBDIR="$d" ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" \
+    --pidfile="$d/ovsdb-server.pid" --unixctl="$d/ovsdb-server.ctl" \
+    --log-file="$d/ovsdb-server.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
+  vsctl_at "$d" "$n" --no-wait init
+  vsctl_at "$d" "$n" --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true
+  timeout 60 ip netns exec "$n" env OVS_RUNDIR="$d" OVS_LOGDIR="$d" OVS_DBDIR="$d" ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" \
+    --log-file="$d/ovs-vswitchd.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
 }
 
 # --- measuring --------------------------------------------------------------
@@ -151,33 +166,29 @@ reach() {
   done
   return 1
 }
-# iperf SRVNS ADDR CLINS [SRC]: RUNS runs of iperf3, prints the median Gbit/s;
-# a run that fails, or (SRC given) whose server saw a client address other
-# than SRC, counts as 0.
-iperf() {
-  local r out spid src vals=()
-  for ((r = 0; r < RUNS; r++)); do
-    ip netns exec "$1" timeout $((SECS + 25)) iperf3 -s -1 -B "$2" -J > "$tmp/srv.json" 2>/dev/null &
-    spid=$!
-    sleep 0.5
-    out=$(ip netns exec "$3" timeout $((SECS + 15)) iperf3 -c "$2" -t "$SECS" -J 2>/dev/null) || true
-    wait "$spid" 2>/dev/null || true
-    src=$(python3 -c 'import json,sys
+# iperf1 SRVNS ADDR CLINS [SRC]: one iperf3 run, prints Gbit/s; a run that
+# fails, or (SRC given) whose server saw a client address other than SRC,
+# prints 0.
+iperf1() {
+  local out spid src
+  ip netns exec "$1" timeout $((SECS + 25)) iperf3 -s -1 -B "$2" -J > "$tmp/srv.json" 2>/dev/null &
+  spid=$!
+  sleep 0.5
+  out=$(ip netns exec "$3" timeout $((SECS + 15)) iperf3 -c "$2" -t "$SECS" -J 2>/dev/null) || true
+  wait "$spid" 2>/dev/null || true
+  src=$(python3 -c 'import json,sys
 try: print(json.load(open(sys.argv[1]))["start"]["connected"][0]["remote_host"])
 except Exception: print("-")' "$tmp/srv.json")
-    if [ -n "${4:-}" ] && [ "$src" != "$4" ]; then
-      echo "  the server saw the client as $src, not $4: run counted as 0" >&2
-      vals+=(0); continue
-    fi
-    vals+=("$(python3 -c 'import json,sys
+  if [ -n "${4:-}" ] && [ "$src" != "$4" ]; then
+    echo "  the server saw the client as $src, not $4: run counted as 0" >&2
+    echo 0; return 0
+  fi
+  python3 -c 'import json,sys
 try:
     d = json.load(sys.stdin)
     print("%.2f" % (0 if d.get("error") else d["end"]["sum_received"]["bits_per_second"] / 1e9))
 except Exception:
-    print("0")' <<<"$out")")
-  done
-  echo "  per-run Gbit/s: ${vals[*]}" >&2
-  median "${vals[@]}"
+    print("0")' <<<"$out"
 }
 declare -A R
 failed=0
@@ -192,27 +203,39 @@ blocked() {
     R[$1]=SG-OPEN; failed=1
   fi
 }
-# measure KEY SRVNS ADDR CLINS [SRC]: checks the path, then times it into R[KEY].
-measure() {
+# check KEY SRVNS ADDR CLINS: the path answers a ping, or KEY is FAILED.
+check() {
+  if reach "$4" "$3"; then return 0; fi
+  echo "$1: FAILED: no ping from $4 to $3" >&2
+  R[$1]=FAILED; failed=1
+}
+# run KEY SRVNS ADDR CLINS [SRC]: one timed run appended to V[KEY] (skipped
+# once KEY has FAILED).
+declare -A V
+run() {
+  [ "${R[$1]:-}" = FAILED ] && return 0
   local v
-  if ! reach "$4" "$3"; then
-    echo "$1: FAILED: no ping from $4 to $3" >&2
-    R[$1]=FAILED; failed=1; return 0
-  fi
-  v=$(iperf "$2" "$3" "$4" "${5:-}")
-  if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$v"; then
-    R[$1]=$v; echo "$1: $v Gbit/s" >&2
-  else
-    echo "$1: FAILED: iperf3 got nothing through" >&2
-    R[$1]=FAILED; failed=1
-  fi
+  v=$(iperf1 "$2" "$3" "$4" "${5:-}")
+  V[$1]="${V[$1]:-} $v"
+}
+# settle KEY: R[KEY] = the median of V[KEY], or FAILED when it is 0.
+settle() {
+  [ "${R[$1]:-}" = FAILED ] && return 0
+  local m
+  # shellcheck disable=SC2086  # V holds a list
+  m=$(median ${V[$1]})
+  echo "  $1 per-run Gbit/s:${V[$1]}" >&2
+  if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "$m"; then R[$1]=$m
+  else echo "$1: FAILED: iperf3 got nothing through" >&2; R[$1]=FAILED; failed=1; fi
 }
 
 timeout 10 ip netns add "$hns"
+timeout 10 ip netns add "$gns"
 ip -n "$hns" link set lo up
+ip -n "$gns" link set lo up
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# --- 1. vpcctl --------------------------------------------------------------
+# --- 1. vpcctl (in $hns) --------------------------------------------------------------
 # VPC 10.83.0.0/16: srv and cli in subnet a, far in b, priv in private (0/0
 # via the NAT gateway nat1 of subnet public, 203.0.113.10); all four in group
 # bench (tcp 5201 and icmp from its members; egress all). inet: an external
@@ -247,46 +270,43 @@ vpcs:
           - {protocol: tcp, ports: "5201", source_group: bench}
           - {protocol: icmp, source_group: bench}
     instances:
-      - {name: srv, subnet: a, ip: 10.83.1.10, security_groups: [bench]}
-      - {name: cli, subnet: a, ip: 10.83.1.11, security_groups: [bench]}
-      - {name: far, subnet: b, ip: 10.83.2.11, security_groups: [bench]}
-      - {name: priv, subnet: private, ip: 10.83.3.10, security_groups: [bench]}
+      - {name: srv, subnet: a, ip: 10.83.1.10, security_groups: [bench], attach: ATTACH}
+      - {name: cli, subnet: a, ip: 10.83.1.11, security_groups: [bench], attach: ATTACH}
+      - {name: far, subnet: b, ip: 10.83.2.11, security_groups: [bench], attach: ATTACH}
+      - {name: priv, subnet: private, ip: 10.83.3.10, security_groups: [bench], attach: ATTACH}
 EOF
+cp "$tmp/topo.yaml" "$tmp/topo.in"
 echo "vpcctl: own OVS in $hns ..." >&2
-startovs "$vdir"
+startovs "$vdir" "$hns"
 export VPCCTL_OVSDB="unix:$vdir/db.sock" VPCCTL_OVS_RUNDIR="$vdir"
-timeout 300 "${H[@]}" "$BIN" apply -f "$tmp/topo.yaml" >/dev/null
 v="vpcctl.$br"
-measure v:same "$v.srv" 10.83.1.10 "$v.cli"
-measure v:routed "$v.srv" 10.83.1.10 "$v.far"
-measure v:nat "$v.inet" 203.0.113.100 "$v.priv" 203.0.113.10
-blocked v:same "$v.cli" 10.83.1.10
-blocked v:routed "$v.far" 10.83.1.10
-timeout 120 "${H[@]}" "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>"$tmp/destroy.err" ||
-  { echo "vpcctl destroy failed:" >&2; cat "$tmp/destroy.err" >&2; exit 1; }
-if [ -s "$tmp/destroy.err" ]; then sed 's/^/vpcctl destroy (stderr): /' "$tmp/destroy.err" >&2; fi
-rm -f "$tmp/topo.yaml"
-unset VPCCTL_OVSDB VPCCTL_OVS_RUNDIR
-stopovs "$vdir"
-delns "vpcctl.$br."
+vapply() { # vapply KIND: the topology with every instance attached so
+  sed "s/ATTACH/$1/" "$tmp/topo.in" > "$tmp/topo.yaml"
+  timeout 300 "${H[@]}" "$BIN" apply -f "$tmp/topo.yaml" >/dev/null
+}
+vdestroy() {
+  timeout 120 "${H[@]}" "$BIN" destroy -f "$tmp/topo.yaml" >/dev/null 2>"$tmp/destroy.err" ||
+    { echo "vpcctl destroy failed:" >&2; cat "$tmp/destroy.err" >&2; exit 1; }
+  if [ -s "$tmp/destroy.err" ]; then sed 's/^/vpcctl destroy (stderr): /' "$tmp/destroy.err" >&2; fi
+}
 
 # --- 2. OVN -----------------------------------------------------------------
-echo "OVN $ovnver: own OVS, NB, SB, northd, controller in $hns ..." >&2
-startovs "$odir"
+echo "OVN $ovnver: own OVS, NB, SB, northd, controller in $gns ..." >&2
+startovs "$odir" "$gns"
 mkdir -p "$ovn"
 export OVN_RUNDIR="$ovn" OVN_LOGDIR="$ovn" OVN_DBDIR="$ovn"
 unset OVN_NB_DAEMON OVN_NB_DB OVN_SB_DB
 for d in nb sb; do
   ovsdb-tool create "$ovn/$d.db" "/usr/share/ovn/ovn-$d.ovsschema"
-  timeout 30 ip netns exec "$hns" ovsdb-server "$ovn/$d.db" --remote="punix:$ovn/$d.sock" \
+  timeout 30 ip netns exec "$gns" ovsdb-server "$ovn/$d.db" --remote="punix:$ovn/$d.sock" \
     --pidfile="$ovn/$d.pid" --unixctl="$ovn/$d.ctl" --log-file="$ovn/$d.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
 done
 nbctl() { timeout 90 ovn-nbctl "--db=unix:$ovn/nb.sock" --timeout=60 "$@"; }
-timeout 30 ip netns exec "$hns" ovn-northd --ovnnb-db="unix:$ovn/nb.sock" --ovnsb-db="unix:$ovn/sb.sock" \
+timeout 30 ip netns exec "$gns" ovn-northd --ovnnb-db="unix:$ovn/nb.sock" --ovnsb-db="unix:$ovn/sb.sock" \
   --pidfile="$ovn/northd.pid" --unixctl="$ovn/northd.ctl" --log-file="$ovn/northd.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
 vsctl set Open_vSwitch . external_ids:ovn-remote="unix:$ovn/sb.sock" external_ids:ovn-encap-type=geneve \
   external_ids:ovn-encap-ip=127.0.0.1 external_ids:system-id=bench external_ids:ovn-bridge-datapath-type=netdev
-timeout 30 ip netns exec "$hns" env OVS_RUNDIR="$odir" OVN_RUNDIR="$ovn" ovn-controller "unix:$odir/db.sock" \
+timeout 30 ip netns exec "$gns" env OVS_RUNDIR="$odir" OVN_RUNDIR="$ovn" ovn-controller "unix:$odir/db.sock" \
   --pidfile="$ovn/controller.pid" --log-file="$ovn/controller.log" --detach --no-chdir -vconsole:off 2>>"$tmp/daemons.err"
 # Logical topology: router lr with sw-a (10.83.1.0/24), sw-b (10.83.2.0/24),
 # sw-p (10.83.3.0/24) and, on a gateway port bound to chassis "bench", sw-ext
@@ -325,41 +345,47 @@ nbctl "${a[@]}"
 for _ in $(seq 300); do vsctl br-exists br-int 2>/dev/null && break; sleep 0.1; done
 vsctl br-exists br-int || { echo "ovn-controller made no br-int (see its log below)" >&2; tail -20 "$ovn/controller.log" >&2; exit 1; }
 echo "br-int: datapath_type=$(vsctl get bridge br-int datapath_type)" >&2
-# Bind each logical port: a namespace ${p}oK, eth0 in it with the port's MAC
-# and IP, the host end ${p}xK on br-int with iface-id = the port.
-k=0
+# Bind each logical port (bind KIND): a namespace ${p}oK, eth0 in it with
+# the port's MAC and IP, and on br-int with iface-id = the port either the
+# host end ${p}xK of a veth (veth) or an internal port ${p}xK moved into the
+# namespace and renamed eth0 (internal).
 declare -A O
-for l in "${ports[@]}"; do
-  read -r n sw mac ip gw <<<"$l"
-  k=$((k + 1))
-  ns="${p}o$k"; hx="${p}x$k"
-  timeout 10 ip netns add "$ns"
-  "${H[@]}" ip link add "$hx" type veth peer name eth0 netns "$ns"
-  "${H[@]}" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$hx/disable_ipv6"
-  "${H[@]}" ip link set "$hx" up
-  ip -n "$ns" link set eth0 address "$mac"
-  ip -n "$ns" addr add "$ip/24" dev eth0
-  ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
-  ip -n "$ns" route add default via "$gw"
-  vsctl add-port br-int "$hx" -- set Interface "$hx" external_ids:iface-id="$n"
-  O[$n]=$ns
-done
-nbctl --wait=hv sync
-for n in srv cli far priv inet; do
-  up=$(nbctl get Logical_Switch_Port "$n" up 2>/dev/null || echo "?")
-  [ "$up" = true ] || echo "WARNING: OVN port $n is not up ($up)" >&2
-done
-measure o:same "${O[srv]}" 10.83.1.10 "${O[cli]}"
-measure o:routed "${O[srv]}" 10.83.1.10 "${O[far]}"
-measure o:nat "${O[inet]}" 203.0.113.100 "${O[priv]}" 203.0.113.10
-blocked o:same "${O[cli]}" 10.83.1.10
-blocked o:routed "${O[far]}" 10.83.1.10
-stopovn
-stopovs "$odir"
-delns "${p}o"
-unset OVN_RUNDIR OVN_LOGDIR OVN_DBDIR
-
-# --- 3. Linux reference -----------------------------------------------------
+bind() {
+  local k=0 n sw mac ip gw ns hx
+  for l in "${ports[@]}"; do
+    read -r n sw mac ip gw <<<"$l"
+    k=$((k + 1))
+    ns="${p}o$k"; hx="${p}x$k"
+    timeout 10 ip netns add "$ns"
+    if [ "$1" = veth ]; then
+      "${G[@]}" ip link add "$hx" type veth peer name eth0 netns "$ns"
+      "${G[@]}" sh -c "echo 1 > /proc/sys/net/ipv6/conf/$hx/disable_ipv6"
+      "${G[@]}" ip link set "$hx" up
+      vsctl add-port br-int "$hx" -- set Interface "$hx" external_ids:iface-id="$n"
+    else
+      vsctl add-port br-int "$hx" -- set Interface "$hx" type=internal external_ids:iface-id="$n"
+      for _ in $(seq 50); do "${G[@]}" ip link show "$hx" >/dev/null 2>&1 && break; sleep 0.1; done
+      "${G[@]}" ip link set "$hx" netns "$ns"
+      ip -n "$ns" link set "$hx" name eth0
+    fi
+    ip -n "$ns" link set eth0 address "$mac"
+    ip -n "$ns" addr add "$ip/24" dev eth0
+    ip -n "$ns" link set eth0 up; ip -n "$ns" link set lo up
+    ip -n "$ns" route add default via "$gw"
+    O[$n]=$ns
+  done
+  nbctl --wait=hv sync
+  for n in srv cli far priv inet; do
+    up=$(nbctl get Logical_Switch_Port "$n" up 2>/dev/null || echo "?")
+    [ "$up" = true ] || echo "WARNING: OVN port $n is not up ($up)" >&2
+  done
+}
+unbind() { # the ports off br-int, the namespaces gone (veth pairs and moved internal ports with them)
+  local k
+  for k in $(seq ${#ports[@]}); do vsctl --if-exists del-port br-int "${p}x$k"; done
+  delns "${p}o"
+}
+# --- 3. Linux reference (in $hns) -----------------------------------------------------
 # Bridges ${p}l1 (10.83.1.0/24: la .10, lb .11, router .1), ${p}l2
 # (10.83.2.0/24: lc .11, router .1), ${p}l3 (10.83.3.0/24: ld .10, router .1),
 # ${p}l4 (203.0.113.0/24: le .100, router .1 and .10) in $hns; router
@@ -402,10 +428,50 @@ if ! { command -v iptables >/dev/null &&
   echo "WARNING: iptables failed in ${p}lr: the Linux routed reference has no conntrack and NAT will fail" >&2
   lref="bridge + router namespace, no conntrack (iptables failed)"
 fi
-measure l:same "${p}la" 10.83.1.10 "${p}lb"
-measure l:routed "${p}la" 10.83.1.10 "${p}lc"
-measure l:nat "${p}le" 203.0.113.100 "${p}ld" 203.0.113.10
+
+# --- 4. the pairs, interleaved ----------------------------------------------
+# For each pair vpcctl-kind:OVN-kind, RUNS rounds; each round times the three
+# paths on vpcctl, OVN and Linux in an order rotated by the round.
+echo "Linux reference, checks" >&2
+check l:same "${p}la" 10.83.1.10 "${p}lb"; check l:routed "${p}la" 10.83.1.10 "${p}lc"; check l:nat "${p}le" 203.0.113.100 "${p}ld"
 [[ "$lref" == *"no conntrack"* ]] || blocked l:routed "${p}lc" 10.83.1.10   # the bridge (same) has no filter
+cur_v=""; cur_o=""
+for pair in $PAIRS; do
+  vk=${pair%%:*}; ok=${pair#*:}
+  if [ "$vk" != "$cur_v" ]; then
+    if [ -n "$cur_v" ]; then vdestroy; fi
+    echo "vpcctl, attach: $vk" >&2; vapply "$vk"; cur_v=$vk
+  fi
+  if [ "$ok" != "$cur_o" ]; then
+    if [ -n "$cur_o" ]; then unbind; fi
+    echo "OVN, $ok ports" >&2; bind "$ok"; cur_o=$ok
+  fi
+  kv="$pair:v"; ko="$pair:o"; kl="$pair:l"
+  check "$kv:same" "$v.srv" 10.83.1.10 "$v.cli"; check "$kv:routed" "$v.srv" 10.83.1.10 "$v.far"; check "$kv:nat" "$v.inet" 203.0.113.100 "$v.priv"
+  check "$ko:same" "${O[srv]}" 10.83.1.10 "${O[cli]}"; check "$ko:routed" "${O[srv]}" 10.83.1.10 "${O[far]}"; check "$ko:nat" "${O[inet]}" 203.0.113.100 "${O[priv]}"
+  blocked "$kv:same" "$v.cli" 10.83.1.10; blocked "$kv:routed" "$v.far" 10.83.1.10
+  blocked "$ko:same" "${O[cli]}" 10.83.1.10; blocked "$ko:routed" "${O[far]}" 10.83.1.10
+  for ((r = 0; r < RUNS; r++)); do
+    order=(v o l); order=("${order[@]:$((r % 3))}" "${order[@]:0:$((r % 3))}")
+    for who in "${order[@]}"; do
+      case $who in
+        v) run "$kv:same" "$v.srv" 10.83.1.10 "$v.cli"; run "$kv:routed" "$v.srv" 10.83.1.10 "$v.far"
+           run "$kv:nat" "$v.inet" 203.0.113.100 "$v.priv" 203.0.113.10 ;;
+        o) run "$ko:same" "${O[srv]}" 10.83.1.10 "${O[cli]}"; run "$ko:routed" "${O[srv]}" 10.83.1.10 "${O[far]}"
+           run "$ko:nat" "${O[inet]}" 203.0.113.100 "${O[priv]}" 203.0.113.10 ;;
+        l) for path in same routed nat; do [ "${R[l:$path]:-}" = FAILED ] && R[$kl:$path]=FAILED; done
+           run "$kl:same" "${p}la" 10.83.1.10 "${p}lb"; run "$kl:routed" "${p}la" 10.83.1.10 "${p}lc"
+           run "$kl:nat" "${p}le" 203.0.113.100 "${p}ld" 203.0.113.10 ;;
+      esac
+    done
+  done
+  for path in same routed nat; do settle "$kv:$path"; settle "$ko:$path"; settle "$kl:$path"; done
+  echo "$pair routed: vpcctl ${R[$kv:routed]} OVN ${R[$ko:routed]} Linux ${R[$kl:routed]}" >&2
+done
+vdestroy; rm -f "$tmp/topo.yaml"
+unbind
+unset VPCCTL_OVSDB VPCCTL_OVS_RUNDIR
+stopovn; stopovs "$odir"; stopovs "$vdir"
 delns "${p}l"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || echo "NOTE: net.ipv4.ip_forward is 1 in the host namespace (not set by this script)" >&2
@@ -414,16 +480,20 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 ratio() { python3 -c "import sys
 try: print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))
 except Exception: print('-')" "$1" "$2"; }
-echo "vpcctl vs OVN, iperf3 TCP ${SECS}s (median of $RUNS), $(date -u '+%F %H:%M') UTC, $(nproc) cores, kernel $(uname -r),"
-echo "$(ovs-vswitchd --version | head -1) (userspace, TSO on, own ovsdb-server + ovs-vswitchd each, one after the other), OVN $ovnver,"
+echo "vpcctl vs OVN, iperf3 TCP ${SECS}s, median of $RUNS interleaved runs, $(date -u '+%F %H:%M') UTC, $(nproc) cores, kernel $(uname -r),"
+echo "$(ovs-vswitchd --version | head -1) (userspace, TSO on, own ovsdb-server + ovs-vswitchd each), OVN $ovnver,"
 echo "load average before/after: $load0 / $load1; Linux ref: $lref"
-fmt='%-30s | %13s | %10s | %10s | %16s | %12s | %9s\n'
+fmt='%-16s | %-30s | %13s | %10s | %10s | %9s | %12s | %9s\n'
 # shellcheck disable=SC2059
-printf "$fmt" path "vpcctl Gbit/s" "OVN Gbit/s" vpcctl/OVN "Linux ref Gbit/s" vpcctl/Linux OVN/Linux
-for k in "same:same subnet, SG" "routed:routed, 2 subnets, SGs" "nat:NAT gateway -> internet host"; do
-  # shellcheck disable=SC2059
-  printf "$fmt" "${k#*:}" "${R[v:${k%%:*}]}" "${R[o:${k%%:*}]}" "$(ratio "${R[v:${k%%:*}]}" "${R[o:${k%%:*}]}")" \
-    "${R[l:${k%%:*}]}" "$(ratio "${R[v:${k%%:*}]}" "${R[l:${k%%:*}]}")" "$(ratio "${R[o:${k%%:*}]}" "${R[l:${k%%:*}]}")"
+printf "$fmt" "vpcctl:OVN port" path "vpcctl Gbit/s" "OVN Gbit/s" vpcctl/OVN "Linux ref" vpcctl/Linux OVN/Linux
+for pair in $PAIRS; do
+  for k in "same:same subnet, SG" "routed:routed, 2 subnets, SGs" "nat:NAT gateway -> internet host"; do
+    pv=${R[$pair:v:${k%%:*}]:--}; po=${R[$pair:o:${k%%:*}]:--}; pl=${R[$pair:l:${k%%:*}]:--}
+    # shellcheck disable=SC2059
+    printf "$fmt" "$pair" "${k#*:}" "$pv" "$po" "$(ratio "$pv" "$po")" "$pl" "$(ratio "$pv" "$pl")" "$(ratio "$po" "$pl")"
+  done
 done
-echo "ratio vpcctl routed+SGs / OVN: $(ratio "${R[v:routed]}" "${R[o:routed]}") (issue 14 target >= 1.2)"
+for pair in $PAIRS; do
+  echo "ratio vpcctl routed+SGs / OVN, ports $pair: $(ratio "${R[$pair:v:routed]:-}" "${R[$pair:o:routed]:-}") (issue 14 target >= 1.2)"
+done
 if [ "$failed" -ne 0 ]; then echo "FAILED: a path did not work (see FAILED above)" >&2; exit 1; fi
