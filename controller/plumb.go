@@ -104,19 +104,38 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	if err := instanceErrors(internals, nsErrs); err != nil {
 		return nil, changes, err
 	}
+	// An instance that was a veth or trunk one keeps its port's name (and
+	// number, address and MAC): its veth's host end goes first, or
+	// ovs-vswitchd cannot make the internal port's tap (EINVAL). Looked at
+	// on every apply, so an apply killed after the port changed type is
+	// repaired by the next one.
+	ports := make([]string, len(internals))
+	for i, a := range internals {
+		ports[i] = a.Port
+	}
+	vethsGone, vErrs := host.DeleteFormerVeths(ports)
+	for i, gone := range vethsGone {
+		if gone {
+			changes++
+			o.Log.Info("deleted former veth", "bridge", bridge, "instance", internals[i].Name, "port", internals[i].Port)
+		}
+	}
+	if err := instanceErrors(internals, vErrs); err != nil {
+		return nil, changes, err
+	}
 	// 3. Internal ports (OVS makes their devices) in one transaction, then
 	// one wait for ovs-vswitchd to have attached every port.
-	var ports []ovsdb.PortSpec
+	var specs []ovsdb.PortSpec
 	for _, a := range append(internals, hostPorts...) {
-		ports = append(ports, a.portSpec())
+		specs = append(specs, a.portSpec())
 	}
 	if trunkPort != nil {
-		ports = append(ports, trunkPort.portSpec())
+		specs = append(specs, trunkPort.portSpec())
 	}
 	if tunnel != nil {
-		ports = append(ports, tunnel.portSpec())
+		specs = append(specs, tunnel.portSpec())
 	}
-	if _, err := db.EnsurePorts(ctx, bridge, ports); err != nil {
+	if _, err := db.EnsurePorts(ctx, bridge, specs); err != nil {
 		return nil, changes, err
 	}
 	names := make([]string, 0, len(atts))

@@ -421,7 +421,10 @@ func (w *nsWorker) plumbInside(spec VethSpec, hl netlink.Link, fresh, hold bool)
 		return rep, fmt.Errorf("netlink in netns %s: %w", spec.Namespace, err)
 	}
 	defer nsh.Close()
-	if hl != nil {
+	// An OVS internal port of the host end's name is the instance's own
+	// former port (attach: internal before; in the host namespace after an
+	// ovs-vswitchd restart): replaced like a broken pair.
+	if hl != nil && !isInternalPort(hl) {
 		if _, ok := hl.(*netlink.Veth); !ok {
 			return rep, fmt.Errorf("%s exists and is a %s, not a veth: not touching it", spec.HostName, hl.Type())
 		}
@@ -445,6 +448,15 @@ func (w *nsWorker) plumbInside(spec VethSpec, hl netlink.Link, fresh, hold bool)
 	if !intact && hold {
 		rep.Held = true
 		return rep, nil
+	}
+	// The instance's former internal port, moved in here: it holds the
+	// instance's address too. (Its OVS port, if still there, is the
+	// caller's: deleted or changed to the veth.)
+	if old := links[spec.HostName].Link; old != nil && isInternalPort(old) {
+		if err := nsh.LinkDel(old); err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) && !errors.Is(err, unix.ENODEV) {
+			return rep, fmt.Errorf("remove former internal port %s from %s: %w", spec.HostName, spec.Namespace, err)
+		}
+		rep.Changed = true
 	}
 	if !intact {
 		rep.Changed, rep.Recreated = true, true

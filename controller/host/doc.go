@@ -28,3 +28,11 @@ package host
 //     must be deleted and added again in two separate OVSDB transactions
 //     (one transaction doing both changes nothing). EnsureVethReport says
 //     when that is needed.
+//   - An OVS interface whose type changes in place (veth to internal, same
+//     name) is re-opened by ovs-vswitchd, which cannot make the internal
+//     port's tap while a device of that name exists: the interface fails
+//     with "could not open network device ... (Invalid argument)" and the
+//     port stays broken. DeleteFormerVeths removes the old host end first.
+//     The other way, the former internal port's tap (in the namespace, or
+//     in the host after an ovs-vswitchd restart) is deleted before the veth
+//     is made (EnsureVeths).

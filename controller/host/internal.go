@@ -79,8 +79,60 @@ func EnsureInternalPortInNamespace(port string, spec LinkSpec) (changed bool, er
 	case !isInternalPort(inside):
 		return false, fmt.Errorf("%s in %s is a %s, not an OVS internal port", port, spec.Namespace, inside.Type())
 	}
+	// The veth peer of an instance that was a veth or trunk one, if its
+	// host end did not take it along (see DeleteFormerVeths): it would
+	// hold the instance's address too.
+	old, err := linkIfExists(nsh, "eth0")
+	if err != nil {
+		return changed, err
+	}
+	if _, ok := old.(*netlink.Veth); ok {
+		if err := nsh.LinkDel(old); err != nil {
+			return changed, fmt.Errorf("remove former veth eth0 from %s: %w", spec.Namespace, err)
+		}
+		changed = true
+	}
 	c, err := configureInside(nsh, spec, port)
 	return changed || c, err
+}
+
+// DeleteFormerVeths deletes, for each name, a veth of that name in the host
+// namespace: the host end an instance had before it became an internal
+// one (attach: veth or trunk). Its peer, the namespace's eth0, goes with
+// it. It must go before ovs-vswitchd is asked for the internal port: the
+// port keeps its name, and ovs-vswitchd cannot make a tap of a name that a
+// veth holds ("could not open network device ... (Invalid argument)").
+// A device of that name that is no veth (the internal port itself, after an
+// ovs-vswitchd restart) is left alone. deleted[i] says names[i] was deleted.
+func DeleteFormerVeths(names []string) (deleted []bool, errs []error) {
+	deleted, errs = make([]bool, len(names)), make([]error, len(names))
+	if len(names) == 0 {
+		return deleted, errs
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return deleted, errs
+	}
+	defer h.Close()
+	for i, name := range names {
+		l, err := linkIfExists(h, name)
+		if err != nil || l == nil {
+			errs[i] = err
+			continue
+		}
+		if _, ok := l.(*netlink.Veth); !ok {
+			continue
+		}
+		if err := h.LinkDel(l); err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) && !errors.Is(err, unix.ENODEV) {
+			errs[i] = fmt.Errorf("delete former veth %s: %w", name, err)
+			continue
+		}
+		deleted[i] = true
+	}
+	return deleted, errs
 }
 
 // ReleaseInternalPort moves an internal port out of the namespace back into
