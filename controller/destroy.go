@@ -85,7 +85,7 @@ func destroyBridge(ctx context.Context, db *ovsdb.Client, bridge string) error {
 	for _, p := range ports {
 		errs = append(errs, deleteHostEnd(p))
 	}
-	errs = append(errs, removeTrunkVeth(bridge))
+	errs = append(errs, host.DeleteTrunkDevices(bridge))
 	errs = append(errs, host.RemoveBridgeState(bridge))
 	return errors.Join(errs...)
 }

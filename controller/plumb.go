@@ -82,14 +82,6 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	if err := untagFormerTrunks(veths); err != nil {
 		return nil, changes, err
 	}
-	if trunkPort != nil {
-		c, err := plumbTrunk(ctx, db, bridge, snap, trunkPort, trunks, workers, o)
-		changes += c
-		if err != nil {
-			return nil, changes, err
-		}
-		phase("trunk")
-	}
 	// 2. Internal ports' namespaces (OVS makes their devices).
 	nsNames := make([]string, len(internals))
 	for i, a := range internals {
@@ -123,8 +115,20 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 	if err := instanceErrors(internals, vErrs); err != nil {
 		return nil, changes, err
 	}
-	// 3. Internal ports (OVS makes their devices) in one transaction, then
-	// one wait for ovs-vswitchd to have attached every port.
+	// The trunk port was a veth pair up to the 2026-12-02 releases: it goes
+	// before ovs-vswitchd is asked for the internal port of the same name.
+	if trunkPort != nil {
+		gone, errs := host.DeleteFormerVeths([]string{trunkPort.Port})
+		if errs[0] != nil {
+			return nil, changes, fmt.Errorf("trunk of %s: %w", bridge, errs[0])
+		}
+		if gone[0] {
+			changes++
+			o.Log.Info("deleted the former trunk veth pair", "bridge", bridge, "port", trunkPort.Port)
+		}
+	}
+	// 3. Internal ports (the trunk's too: OVS makes their devices) in one
+	// transaction, then one wait for ovs-vswitchd to have attached every port.
 	var specs []ovsdb.PortSpec
 	for _, a := range append(internals, hostPorts...) {
 		specs = append(specs, a.portSpec())
@@ -159,7 +163,16 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		ofports[a.Port] = int(flows.TrunkPort(a.VLAN))
 	}
 	phase("ofports")
-	// 4. Internal ports into their namespaces; the host's port configured.
+	// 4. The trunk's device (made by ovs-vswitchd now) and its instances.
+	if trunkPort != nil {
+		c, err := plumbTrunk(ctx, bridge, snap, trunkPort, trunks, workers, o)
+		changes += c
+		if err != nil {
+			return nil, changes, err
+		}
+		phase("trunk")
+	}
+	// 5. Internal ports into their namespaces; the host's port configured.
 	ierrs := make([]error, len(internals))
 	ichanged := make([]bool, len(internals))
 	host.Parallel(len(internals), workers, func(i int) {
@@ -322,7 +335,7 @@ func (a *attachment) portSpec() ovsdb.PortSpec {
 		ps.SyncPrefix = keyTrunkRecord
 	}
 	switch a.Attach {
-	case "internal", "host":
+	case "internal", "host", attachTrunkPort:
 		ps.Type = "internal"
 	case attachTunnel:
 		ps.Type, ps.Options = "geneve", map[string]string{"remote_ip": "flow", "key": "flow"}
@@ -446,8 +459,8 @@ func removeStale(ctx context.Context, db *ovsdb.Client, bridge string, atts []*a
 	}
 	if !slices.ContainsFunc(atts, func(a *attachment) bool { return a.Attach == attachTrunkPort }) {
 		// By name: an apply killed after the trunk's port went left no
-		// port to find its veth pair by.
-		errs = append(errs, removeTrunkVeth(bridge))
+		// port to find its devices by.
+		errs = append(errs, host.DeleteTrunkDevices(bridge))
 	}
 	return removed, errors.Join(errs...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -139,32 +138,22 @@ func (a *attachment) isPort() bool { return a.Attach != attachTrunk }
 // maxTrunkInstances is how many VLAN ids one trunk has.
 const maxTrunkInstances = 4094
 
-// plumbTrunk makes the trunk veth pair and its program, the trunk
-// instances' namespaces and veths, and tags each host end with its VLAN id;
-// map entries of host ends no longer on the trunk go. The trunk's OVS port
-// is left to the caller (with the other ports of the apply). A trunk veth
-// that had to be re-created loses its stale OVS port first.
-func plumbTrunk(ctx context.Context, db *ovsdb.Client, bridge string, snap *host.HostLinks, trunkPort *attachment, insts []*attachment, workers int, o Options) (int, error) {
+// plumbTrunk readies the trunk port's device (an OVS internal port:
+// ovs-vswitchd must have made it) and its program, the trunk instances'
+// namespaces and veths, and tags each host end with its VLAN id; map
+// entries of host ends no longer on the trunk go.
+func plumbTrunk(ctx context.Context, bridge string, snap *host.HostLinks, trunkPort *attachment, insts []*attachment, workers int, o Options) (int, error) {
 	verify := o.Verify
 	if len(insts) > maxTrunkInstances {
 		return 0, fmt.Errorf("%d trunk instances on bridge %s: one trunk holds at most %d", len(insts), bridge, maxTrunkInstances)
 	}
 	changes := 0
-	ovsEnd, kernelEnd := host.TrunkNames(bridge)
-	index, recreated, err := host.EnsureTrunkVeth(ovsEnd, kernelEnd)
+	index, changed, err := host.EnsureTrunkDevice(trunkPort.Port)
 	if err != nil {
 		return changes, fmt.Errorf("trunk of %s: %w", bridge, err)
 	}
-	if recreated {
+	if changed {
 		changes++
-		if db.HasPort(ctx, trunkPort.Port) {
-			if _, err := db.DeletePorts(ctx, bridge, []string{trunkPort.Port}); err != nil {
-				return changes, err
-			}
-			if err := waitApplied(ctx, db); err != nil {
-				return changes, err
-			}
-		}
 	}
 	tr, loaded, err := tctag.Ensure(index)
 	if err != nil {
@@ -235,14 +224,14 @@ func trunkDrift(ctx context.Context, db *ovsdb.Client, t *config.Topology) strin
 	if len(insts) == 0 {
 		return ""
 	}
-	_, kernelEnd := host.TrunkNames(t.Bridge)
-	index, err := host.LinkIndex(kernelEnd)
+	port, _ := host.TrunkNames(t.Bridge)
+	index, err := host.LinkIndex(port)
 	if err != nil {
 		return "trunk: " + err.Error()
 	}
 	tr, err := tctag.Open(index)
 	if err != nil || tr == nil {
-		return fmt.Sprintf("trunk %s carries no program", kernelEnd)
+		return fmt.Sprintf("trunk %s carries no program", port)
 	}
 	defer tr.Close()
 	var lost []string
@@ -275,11 +264,4 @@ func untagFormerTrunks(atts []*attachment) error {
 		}
 	}
 	return nil
-}
-
-// removeTrunkVeth deletes the bridge's trunk veth pair if it is there (its
-// program and map go with it).
-func removeTrunkVeth(bridge string) error {
-	ovsEnd, kernelEnd := host.TrunkNames(bridge)
-	return errors.Join(host.DeleteVeth(ovsEnd), host.DeleteVeth(kernelEnd))
 }

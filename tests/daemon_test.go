@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vpcctl/vpcctl/controller/host"
 )
 
 // daemonProc is a `vpcctl daemon` running in the background.
@@ -348,11 +350,15 @@ func TestDaemonKeepsNetworkOnInvalidFile(t *testing.T) {
 
 func TestDaemonRestoresAfterVswitchdRestart(t *testing.T) {
 	br := uniqueBridge("tdd")
-	file := topology(t, br, daemonHello)
+	// dave is a trunk instance: the trunk port's tap (persistent) keeps its
+	// ifindex and tc filter through the restart.
+	file := topology(t, br, daemonHello+"      - {name: dave, subnet: lan, ip: 10.0.1.40, attach: trunk}\n")
 	d := startDaemon(t, file)
-	if !ping(t, br, "alice", "10.0.1.20") || !ping(t, br, "alice", "10.0.1.30") {
+	if !ping(t, br, "alice", "10.0.1.20") || !ping(t, br, "alice", "10.0.1.30") || !ping(t, br, "dave", "10.0.1.10") {
 		t.Fatal("no connectivity before the restart")
 	}
+	trunkPort, _ := host.TrunkNames(br)
+	trunkIndex := strings.TrimSpace(sh(t, "cat /sys/class/net/"+trunkPort+"/ifindex").Stdout)
 	// Whatever happens below, OVS must run afterwards (other tests share it).
 	t.Cleanup(func() {
 		if r := vpcctl(t, "ovs", "up"); r.Code != 0 {
@@ -379,6 +385,12 @@ func TestDaemonRestoresAfterVswitchdRestart(t *testing.T) {
 	}
 	if !ping(t, br, "bob", "10.0.1.30") {
 		t.Fatalf("bob (internal port) cannot reach carol after the restart\n%s", d.log.String())
+	}
+	if !pingUntil(t, br, "dave", "10.0.1.20", 5*time.Second) || !ping(t, br, "carol", "10.0.1.40") {
+		t.Fatalf("dave (trunk) and the others cannot reach each other after the restart\n%s", d.log.String())
+	}
+	if now := strings.TrimSpace(sh(t, "cat /sys/class/net/"+trunkPort+"/ifindex").Stdout); now != trunkIndex {
+		t.Errorf("the trunk device %s changed across the restart: ifindex %s, then %s", trunkPort, trunkIndex, now)
 	}
 	t.Logf("connectivity back %v after ovs-vswitchd started", time.Since(restarted).Round(10*time.Millisecond))
 	if !strings.Contains(d.log.String(), "event=controller_disconnected") {

@@ -221,8 +221,7 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 	// Host links: every veth host end of the file's instances (trunk ones
 	// too), with its peer in the instance's namespace; no veth or internal
 	// port of the bridge's other instances; internal ports not in the host;
-	// the trunk's two ends, paired with each other, exactly when the file
-	// has a trunk instance.
+	// the trunk port's tap exactly when the file has a trunk instance.
 	links := map[string]string{} // name -> "veth:<peer netns>", "veth@<peer in the host>" or "other"
 	lre := regexp.MustCompile(`^\d+: ([^:@]+)(@\S+)?:.*`)
 	for _, l := range strings.Split(sh(t, "ip -o -d link show").Stdout, "\n") {
@@ -231,6 +230,9 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 			continue
 		}
 		kind := "other"
+		if strings.Contains(l, " tun type tap ") {
+			kind = "tap"
+		}
 		if strings.Contains(l, " veth ") {
 			kind = "veth:"
 			if i := strings.Index(l, "link-netns "); i >= 0 {
@@ -254,14 +256,14 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 			t.Errorf("host link %s of %s left behind (%s)", p, name, kind)
 		}
 	}
-	for end, peer := range map[string]string{ovsEnd: kernelEnd, kernelEnd: ovsEnd} {
-		kind, ok := links[end]
-		switch {
-		case len(trunks) > 0 && kind != "veth@"+peer:
-			t.Errorf("trunk end %s: %q, want a veth paired with %s", end, kind, peer)
-		case len(trunks) == 0 && ok:
-			t.Errorf("trunk end %s left behind (%s)", end, kind)
-		}
+	// The trunk: its OVS internal port's tap; no veth pair of earlier releases.
+	if kind, ok := links[ovsEnd]; len(trunks) > 0 && kind != "tap" {
+		t.Errorf("trunk port %s: %q, want the OVS internal port's tap", ovsEnd, kind)
+	} else if len(trunks) == 0 && ok {
+		t.Errorf("trunk port device %s left behind (%s)", ovsEnd, kind)
+	}
+	if kind, ok := links[kernelEnd]; ok {
+		t.Errorf("former trunk veth end %s exists (%s)", kernelEnd, kind)
 	}
 
 	// Internal ports live in their instance's namespace.
@@ -272,13 +274,13 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		}
 	}
 
-	// Tags: one tc program (tctag.FilterName) on the ingress of the trunk's
-	// kernel end and of each trunk instance's host end; no bpf filter on the
+	// Tags: one tc program (tctag.FilterName) on the ingress of the trunk
+	// device and of each trunk instance's host end; no bpf filter on the
 	// veth instances' ports (their frames must not be redirected). One tc
 	// batch reads them all (a tc per link takes seconds at 200); links that
 	// are missing are reported above.
 	if len(trunks) > 0 {
-		tagged := map[string]bool{kernelEnd: true} // host link -> wants the program
+		tagged := map[string]bool{ovsEnd: true} // host link -> wants the program
 		for i := range n {
 			if a := killAttach(i); a != "internal" {
 				tagged[host.HostVethName(br, "i"+strconv.Itoa(i))] = a == "trunk"
@@ -287,7 +289,7 @@ func checkConverged(t *testing.T, rng *rand.Rand, br, file string, n, all int) {
 		var devs []string
 		var batch strings.Builder
 		for _, d := range slices.Sorted(maps.Keys(tagged)) {
-			if strings.HasPrefix(links[d], "veth") {
+			if strings.HasPrefix(links[d], "veth") || links[d] == "tap" {
 				devs = append(devs, d)
 				fmt.Fprintf(&batch, "filter show dev %s ingress\n", d)
 			}
@@ -415,11 +417,11 @@ func TestApplyKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 
 	br := uniqueBridge("tk")
-	// Runs after topology's destroy: a trunk veth pair that lost its OVS port
+	// Runs after topology's destroy: a trunk tap that outlived its OVS port
 	// (the failure checkConverged reports) is past what destroy finds.
 	t.Cleanup(func() {
 		if ovsEnd, _ := host.TrunkNames(br); sh(t, "ip link show dev "+ovsEnd).Code == 0 {
-			t.Logf("deleting trunk veth %s, left behind after destroy", ovsEnd)
+			t.Logf("deleting trunk device %s, left behind after destroy", ovsEnd)
 			sh(t, "ip link del dev "+ovsEnd)
 		}
 	})

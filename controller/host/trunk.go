@@ -9,84 +9,84 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TrunkNames are the two ends of a bridge's trunk veth pair, both in the
-// host namespace: ovsEnd is the bridge's port, kernelEnd carries the tc
-// program that hands frames to the trunk instances (package tctag).
-func TrunkNames(bridge string) (ovsEnd, kernelEnd string) {
+// TrunkNames name a bridge's trunk: port is its OVS internal port, whose
+// device (a tap with the userspace datapath, made by ovs-vswitchd) carries
+// the tc program that hands frames to the trunk instances (package tctag);
+// formerKernelEnd is the peer of the veth pair that was the trunk port up to
+// the 2026-12-02 releases (apply deletes that pair: see DeleteFormerVeths).
+//
+// Why an internal port: the userspace datapath reads a tap with one read()
+// per frame, where a veth port costs a packet socket and one more veth hop
+// each way (sender and receiver both behind the trunk: scripts/bench-ovn.sh).
+// A tap made by ovs-vswitchd is persistent: it keeps its ifindex, and the tc
+// filter on it, across an ovs-vswitchd restart.
+func TrunkNames(bridge string) (port, formerKernelEnd string) {
 	return HostVethName(bridge, "/trunk"), HostVethName(bridge, "/trunk-kernel")
 }
 
-// EnsureTrunkVeth makes the trunk veth pair: both ends up, IPv6 quiet (no
-// address, so the host never sends anything into the bridge through it). A
-// pair that is not exactly this (one end missing, or paired elsewhere) is
-// re-created. It returns the kernel end's ifindex; recreated says the OVS
-// end is a new device (its OVS port must be re-added, see
-// VethReport.Recreated).
-func EnsureTrunkVeth(ovsEnd, kernelEnd string) (index int, recreated bool, err error) {
+// EnsureTrunkDevice readies the device ovs-vswitchd made for the trunk
+// port: up, with no IPv6 address (so the host never sends anything into the
+// bridge through it). It returns its ifindex; changed says it had to be set
+// up. ErrPortNotFound: ovs-vswitchd has not made it (yet).
+func EnsureTrunkDevice(port string) (index int, changed bool, err error) {
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return 0, false, err
 	}
 	defer h.Close()
-	o, err := linkIfExists(h, ovsEnd)
+	l, err := linkIfExists(h, port)
 	if err != nil {
 		return 0, false, err
 	}
-	k, err := linkIfExists(h, kernelEnd)
-	if err != nil {
-		return 0, false, err
+	if l == nil {
+		return 0, false, fmt.Errorf("trunk port %s: %w", port, ErrPortNotFound)
 	}
-	if !trunkPaired(o, k) {
-		for _, l := range []netlink.Link{o, k} {
-			if l == nil {
-				continue
-			}
-			if _, ok := l.(*netlink.Veth); !ok {
-				return 0, false, fmt.Errorf("%s is a %s, not a veth: not deleting it", l.Attrs().Name, l.Type())
-			}
-			if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-				return 0, false, fmt.Errorf("delete %s: %w", l.Attrs().Name, err)
-			}
-		}
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: ovsEnd}, PeerName: kernelEnd}
-		if err := h.LinkAdd(v); err != nil {
-			return 0, false, fmt.Errorf("create trunk veth %s: %w", ovsEnd, err)
-		}
-		recreated = true
-		if o, err = h.LinkByName(ovsEnd); err != nil {
-			return 0, true, err
-		}
-		if k, err = h.LinkByName(kernelEnd); err != nil {
-			return 0, true, err
-		}
+	if !isInternalPort(l) {
+		return 0, false, fmt.Errorf("trunk port %s is a %s, not an OVS internal port", port, l.Type())
 	}
-	for _, l := range []netlink.Link{o, k} {
-		if l.Attrs().Flags&net.FlagUp != 0 {
-			continue
-		}
+	if l.Attrs().Flags&net.FlagUp == 0 {
 		if err := h.LinkSetIP6AddrGenMode(l, addrGenModeNone); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) {
-			return 0, recreated, fmt.Errorf("turn off IPv6 addresses on %s: %w", l.Attrs().Name, err)
+			return 0, false, fmt.Errorf("turn off IPv6 addresses on %s: %w", port, err)
 		}
 		if err := h.LinkSetUp(l); err != nil {
-			return 0, recreated, fmt.Errorf("set %s up: %w", l.Attrs().Name, err)
+			return 0, false, fmt.Errorf("set %s up: %w", port, err)
 		}
+		changed = true
 	}
-	return k.Attrs().Index, recreated, nil
+	return l.Attrs().Index, changed, nil
 }
 
-// trunkPaired: o and k exist and are the two ends of one veth pair.
-func trunkPaired(o, k netlink.Link) bool {
-	if o == nil || k == nil {
-		return false
+// DeleteTrunkDevices deletes what may be left of a bridge's trunk once its
+// OVS port is gone: the port's tap, left behind when ovs-vswitchd was not
+// running as the port went (ovs-vswitchd makes it persistent), and the veth
+// pair of earlier releases. Program and map go with the last filter.
+func DeleteTrunkDevices(bridge string) error {
+	port, formerKernelEnd := TrunkNames(bridge)
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return err
 	}
-	if _, ok := o.(*netlink.Veth); !ok {
-		return false
+	defer h.Close()
+	var errs []error
+	for _, name := range []string{port, formerKernelEnd} {
+		l, err := linkIfExists(h, name)
+		if err != nil || l == nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch l.Type() {
+		case "veth", "tuntap":
+		case "openvswitch": // the kernel datapath's: it goes with its datapath port
+			continue
+		default:
+			errs = append(errs, fmt.Errorf("%s is a %s, not a trunk device: not deleting it", name, l.Type()))
+			continue
+		}
+		if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+		}
 	}
-	if _, ok := k.(*netlink.Veth); !ok {
-		return false
-	}
-	peer, err := netlink.VethPeerIndex(o.(*netlink.Veth))
-	return err == nil && peer == k.Attrs().Index
+	return errors.Join(errs...)
 }
 
 // LinkIndex is the ifindex of a link of the host namespace.

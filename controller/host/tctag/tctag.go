@@ -5,22 +5,25 @@
 // thread, so each veth port slows every other (routed TCP at 1,000 veth ports
 // fell to 0.01-0.03x of its 2-port rate, scripts/bench-ports.sh). A trunk
 // instance's veth host end is no OVS port: the program pushes the
-// instance's tag and redirects the frame into the trunk (a veth pair whose
-// other end is the OVS port); frames from OVS come back on the trunk's
-// kernel end, where the same program pops the tag and redirects them to the
-// instance's host end. The tag is pushed outside the instance's namespace,
-// so an instance cannot choose it: frames it sends already tagged drop.
+// instance's tag and redirects the frame into the trunk device (the OVS
+// internal port's tap: ovs-vswitchd reads what is sent through it); frames
+// ovs-vswitchd writes to the trunk arrive on the same device's ingress,
+// where the same program pops the tag and redirects them to the instance's
+// host end. The tag is pushed outside the instance's namespace, so an
+// instance cannot choose it: frames it sends already tagged drop.
 //
 // One program and one map per bridge. The map (u32 -> u32) holds
 //
-//	0            -> ifindex of the trunk's kernel end
+//	0            -> ifindex of the trunk device
 //	host ifindex -> VLAN id   (instance host end: tag with it)
 //	tagKey|vid   -> host ifindex (trunk: untag and deliver)
 //
-// The program is attached (tc ingress, direct action) to the trunk's kernel
-// end and to every trunk instance's host end; the kernel keeps it and its
-// map alive through those filters, so vpcctl finds them again from the
-// trunk's filter (program id -> map id) after a restart.
+// The program is attached (tc ingress, direct action) to the trunk device
+// and to every trunk instance's host end; the kernel keeps it and its map
+// alive through those filters, so vpcctl finds them again from the trunk's
+// filter (program id -> map id) after a restart. ovs-vswitchd makes its
+// taps persistent: the trunk device and its filter outlive an ovs-vswitchd
+// restart.
 package tctag
 
 import (
@@ -79,7 +82,7 @@ func program(m *ebpf.Map) asm.Instructions {
 	add(asm.LoadMem(asm.R2, asm.R6, offVlanPresent, asm.Word),
 		asm.JNE.Imm(asm.R2, 0, "drop"),
 		asm.Mov.Imm(asm.R2, trunkKey))
-	lookup(asm.R8, "drop") // R8 = the trunk's kernel end
+	lookup(asm.R8, "drop") // R8 = the trunk device
 	add(asm.Mov.Reg(asm.R1, asm.R6),
 		asm.Mov.Imm(asm.R2, 0x0081), // htons(ETH_P_8021Q)
 		asm.Mov.Reg(asm.R3, asm.R7),
@@ -107,7 +110,7 @@ type Trunk struct {
 	prog  *ebpf.Program
 	m     *ebpf.Map
 	id    int // program id, as tc filters report it
-	index int // trunk kernel end ifindex
+	index int // trunk device ifindex
 }
 
 // Close releases vpcctl's handles (the filters keep program and map).
@@ -120,7 +123,7 @@ func (t *Trunk) Close() {
 	t.nl.Close()
 }
 
-// Ensure finds the program on the trunk's kernel end (index), or loads a
+// Ensure finds the program on the trunk device (index), or loads a
 // new one with an empty map and attaches it there. changed reports a load.
 func Ensure(index int) (*Trunk, bool, error) {
 	nl, err := netlink.NewHandle()
@@ -164,7 +167,7 @@ func Ensure(index int) (*Trunk, bool, error) {
 	return t, true, nil
 }
 
-// Open finds the program on the trunk's kernel end without loading one:
+// Open finds the program on the trunk device without loading one:
 // nil when there is none.
 func Open(index int) (*Trunk, error) {
 	nl, err := netlink.NewHandle()
@@ -178,7 +181,7 @@ func Open(index int) (*Trunk, error) {
 	return t, err
 }
 
-// find opens the program and map of the filter on the trunk's kernel end;
+// find opens the program and map of the filter on the trunk device;
 // nil when there is none of this release.
 func find(nl *netlink.Handle, index int) (*Trunk, error) {
 	id, err := filterProg(nl, index)
