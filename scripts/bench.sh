@@ -119,5 +119,5 @@ echo
 ./scripts/bench-instances.sh
 echo; ATTACH=trunk ./scripts/bench-instances.sh
 echo; ./scripts/bench-ports.sh   # per-port cost: throughput vs idle instances/ports on the switch (2..1,000), vpcctl, NORMAL, Linux bridge
-echo; ./scripts/bench-ovn.sh     # vpcctl vs OVN 23.03 (own OVS each, one after the other): same subnet, routed, NAT; Linux reference; skipped with a reason if OVN cannot be installed
+echo; ./scripts/bench-ovn.sh     # vpcctl vs OVN 23.03 (own OVS each, runs interleaved, pairs of port kinds): same subnet, routed, NAT; Linux reference; skipped with a reason if OVN cannot be installed
 echo; ./scripts/bench-multihost.sh # several hosts (3 simulated): cross-host TCP next to the underlay veth and one host; 30 instances from publish (agents) and from per-host apply to reachable
