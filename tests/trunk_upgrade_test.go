@@ -14,7 +14,7 @@ import (
 // trunkVethRelease is the last commit whose trunk port was a veth pair
 // (OVS end + kernel end carrying the tc program); later ones make it an OVS
 // internal port.
-const trunkVethRelease = "09630fe"
+const trunkVethRelease = "09630fe15ae2f45ed4df3d43e0bbf3bad24e57d7"
 
 // buildRelease builds cmd/vpcctl as it was at commit rev (from this
 // repository's history) and returns the binary's path.
@@ -25,7 +25,13 @@ func buildRelease(t *testing.T, rev string) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if r := sh(t, "git -C "+repo+" archive "+rev+" | tar -x -C "+dir); r.Code != 0 {
+	// A shallow clone lacks the commit: deepen it from where it came from.
+	if sh(t, "git -C "+repo+" cat-file -e "+rev+"^{commit}").Code != 0 {
+		if r := run(t, 5*time.Minute, "git", "-C", repo, "fetch", "-q", "--unshallow"); r.Code != 0 {
+			t.Fatalf("commit %s is not in this clone and fetching the history failed: %s", rev, r.Stderr)
+		}
+	}
+	if r := run(t, 2*time.Minute, "bash", "-c", "set -o pipefail; git -C "+repo+" archive "+rev+" | tar -x -C "+dir); r.Code != 0 {
 		t.Fatalf("git archive %s (the test needs the repository's history): %s", rev, r.Stderr)
 	}
 	bin := filepath.Join(dir, "vpcctl-"+rev)
@@ -62,11 +68,11 @@ func TestTrunkUpgradeFromVethPair(t *testing.T) {
       - {name: u3, subnet: a, security_groups: [web]}
 `)
 	if r := run(t, 2*time.Minute, prev, "apply", "-f", file); r.Code != 0 {
-		t.Fatalf("apply with release %s: exit %d: %s", trunkVethRelease, r.Code, r.Stderr)
+		t.Fatalf("apply with release %.7s: exit %d: %s", trunkVethRelease, r.Code, r.Stderr)
 	}
 	port, formerKernelEnd := host.TrunkNames(br)
 	if r := sh(t, "ip -d link show dev "+formerKernelEnd); !strings.Contains(r.Stdout, "veth") {
-		t.Fatalf("release %s made no trunk veth pair (%s): %s %s", trunkVethRelease, formerKernelEnd, r.Stdout, r.Stderr)
+		t.Fatalf("release %.7s made no trunk veth pair (%s): %s %s", trunkVethRelease, formerKernelEnd, r.Stdout, r.Stderr)
 	}
 	before := instances(t, br)
 	vlans := statusVLANs(t, br)
