@@ -97,35 +97,28 @@ func plumb(ctx context.Context, db *ovsdb.Client, bridge string, atts []*attachm
 		return nil, changes, err
 	}
 	// An instance that was a veth or trunk one keeps its port's name (and
-	// number, address and MAC): its veth's host end goes first, or
+	// number, address and MAC), and so does the trunk port (a veth pair up
+	// to release 09630fe): the veth holding the name goes first, or
 	// ovs-vswitchd cannot make the internal port's tap (EINVAL). Looked at
 	// on every apply, so an apply killed after the port changed type is
 	// repaired by the next one.
-	ports := make([]string, len(internals))
-	for i, a := range internals {
+	formers := internals
+	if trunkPort != nil {
+		formers = append(slices.Clip(internals), trunkPort)
+	}
+	ports := make([]string, len(formers))
+	for i, a := range formers {
 		ports[i] = a.Port
 	}
 	vethsGone, vErrs := host.DeleteFormerVeths(ports)
 	for i, gone := range vethsGone {
 		if gone {
 			changes++
-			o.Log.Info("deleted former veth", "bridge", bridge, "instance", internals[i].Name, "port", internals[i].Port)
+			o.Log.Info("deleted former veth", "bridge", bridge, "instance", formers[i].Name, "port", formers[i].Port)
 		}
 	}
-	if err := instanceErrors(internals, vErrs); err != nil {
+	if err := instanceErrors(formers, vErrs); err != nil {
 		return nil, changes, err
-	}
-	// The trunk port was a veth pair up to the 2026-12-02 releases: it goes
-	// before ovs-vswitchd is asked for the internal port of the same name.
-	if trunkPort != nil {
-		gone, errs := host.DeleteFormerVeths([]string{trunkPort.Port})
-		if errs[0] != nil {
-			return nil, changes, fmt.Errorf("trunk of %s: %w", bridge, errs[0])
-		}
-		if gone[0] {
-			changes++
-			o.Log.Info("deleted the former trunk veth pair", "bridge", bridge, "port", trunkPort.Port)
-		}
 	}
 	// 3. Internal ports (the trunk's too: OVS makes their devices) in one
 	// transaction, then one wait for ovs-vswitchd to have attached every port.

@@ -57,36 +57,14 @@ func EnsureTrunkDevice(port string) (index int, changed bool, err error) {
 }
 
 // DeleteTrunkDevices deletes what may be left of a bridge's trunk once its
-// OVS port is gone: the port's tap, left behind when ovs-vswitchd was not
-// running as the port went (ovs-vswitchd makes it persistent), and the veth
-// pair of earlier releases. Program and map go with the last filter.
+// OVS port is gone: the veth pair of earlier releases, and the port's tap,
+// left behind when ovs-vswitchd was not running as the port went
+// (ovs-vswitchd makes it persistent). Program and map go with the last
+// filter.
 func DeleteTrunkDevices(bridge string) error {
 	port, formerKernelEnd := TrunkNames(bridge)
-	h, err := netlink.NewHandle()
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	var errs []error
-	for _, name := range []string{port, formerKernelEnd} {
-		l, err := linkIfExists(h, name)
-		if err != nil || l == nil {
-			errs = append(errs, err)
-			continue
-		}
-		switch l.Type() {
-		case "veth", "tuntap":
-		case "openvswitch": // the kernel datapath's: it goes with its datapath port
-			continue
-		default:
-			errs = append(errs, fmt.Errorf("%s is a %s, not a trunk device: not deleting it", name, l.Type()))
-			continue
-		}
-		if err := h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-			errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
-		}
-	}
-	return errors.Join(errs...)
+	_, errs := DeleteFormerVeths([]string{port, formerKernelEnd})
+	return errors.Join(append(errs, DeleteLeftoverTap(port))...)
 }
 
 // LinkIndex is the ifindex of a link of the host namespace.

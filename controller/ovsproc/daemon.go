@@ -36,7 +36,7 @@ func runningPid(o Options, daemon string) int {
 		return 0
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 || !isDaemon(pid, daemon) {
+	if err != nil || pid <= 0 || !IsDaemon(pid, daemon) {
 		return 0
 	}
 	return pid
@@ -44,10 +44,7 @@ func runningPid(o Options, daemon string) int {
 
 // IsDaemon says whether pid is a live (not exited, not a zombie) process
 // named daemon (ovsdb-server, ovs-vswitchd).
-func IsDaemon(pid int, daemon string) bool { return isDaemon(pid, daemon) }
-
-// isDaemon: pid is alive (not a zombie) and its name is daemon.
-func isDaemon(pid int, daemon string) bool {
+func IsDaemon(pid int, daemon string) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil || strings.TrimSpace(string(comm)) != daemon {
 		return false
@@ -114,7 +111,7 @@ func waitFor(ctx context.Context, what string, cond func() bool) error {
 // stopDaemon sends SIGTERM (OVS then removes its pidfile and sockets),
 // waits up to 5 s, then SIGKILLs and removes the leftovers itself.
 func stopDaemon(o Options, daemon string, pid int) error {
-	gone := func() bool { return !isDaemon(pid, daemon) }
+	gone := func() bool { return !IsDaemon(pid, daemon) }
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	if waitDuration(gone, 5*time.Second) {
 		return nil

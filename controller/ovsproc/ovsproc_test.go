@@ -124,7 +124,7 @@ func TestUpDown(t *testing.T) {
 		t.Fatalf("Down: %+v, %v", down, err)
 	}
 	for _, pid := range []int{st.OVSDBPid, st3.VswitchdPid} {
-		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil && (isDaemon(pid, ovsdbServer) || isDaemon(pid, ovsVswitchd)) {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil && (IsDaemon(pid, ovsdbServer) || IsDaemon(pid, ovsVswitchd)) {
 			t.Errorf("pid %d still runs after Down", pid)
 		}
 	}
