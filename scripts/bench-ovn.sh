@@ -28,12 +28,20 @@
 # skipped with a printed reason (exit 0). The Debian OVN services are never
 # run: processes the install starts are stopped.
 # Port kinds: PAIRS lists vpcctl attach kind : OVN port kind pairs, each
-# measured as above (default "veth:veth internal:internal trunk:veth"; veth:
+# measured as above (default "veth:veth internal:internal trunk:veth
+# trunk:internal"; veth:
 # as ovn-kubernetes binds pods; internal: an OVS internal port moved into the
 # namespace, as OVN's tutorials bind namespaces; trunk: vpcctl's attachment
 # for many instances), so the table separates what the pipeline does from
 # what the port kind does.
-# Env: SECS (iperf3 seconds, 5), RUNS (runs per cell, median; 3), BIN, PAIRS.
+# Congestion control: every pair is measured with each algorithm of CCS
+# (default "cubic bbr", set on the iperf3 client's socket with -C, the same for
+# vpcctl, OVN and Linux): a paced sender (bbr) hands ovs-vswitchd about one
+# packet per main-loop iteration, an unpaced one (cubic, Debian's default)
+# bursts of up to 32, and on a userspace datapath whose every iteration costs
+# a fixed ~17 system calls that difference is larger than any of the
+# pipeline's (README, Against OVN).
+# Env: SECS (iperf3 seconds, 5), RUNS (runs per cell, median; 3), BIN, PAIRS, CCS.
 # Every path is checked (ping) before it is timed; a path that does not work
 # is FAILED in the table and the script exits 1 at the end.
 # Everything it makes has a unique prefix and is removed on exit (failure too).
@@ -42,7 +50,9 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin/vpcctl}
 SECS=${SECS:-5}
 RUNS=${RUNS:-3}
-PAIRS=${PAIRS:-veth:veth internal:internal trunk:veth}
+PAIRS=${PAIRS:-veth:veth internal:internal trunk:veth trunk:internal}
+CCS=${CCS:-cubic bbr}
+for c in $CCS; do grep -qw -- "$c" /proc/sys/net/ipv4/tcp_available_congestion_control || { echo "CCS: $c is not in net.ipv4.tcp_available_congestion_control ($(cat /proc/sys/net/ipv4/tcp_available_congestion_control))" >&2; exit 2; }; done
 for a in $PAIRS; do [[ "$a" =~ ^(veth|trunk|internal):(veth|internal)$ ]] || { echo "PAIRS: $a is not (veth|trunk|internal):(veth|internal)" >&2; exit 2; }; done
 [[ "$SECS" =~ ^[0-9]+$ && "$SECS" -ge 1 && "$SECS" -le 600 ]] || { echo "SECS must be 1..600" >&2; exit 2; }
 [[ "$RUNS" =~ ^[0-9]+$ && "$RUNS" -ge 1 && "$RUNS" -le 50 ]] || { echo "RUNS must be 1..50" >&2; exit 2; }
@@ -166,15 +176,15 @@ reach() {
   done
   return 1
 }
-# iperf1 SRVNS ADDR CLINS [SRC]: one iperf3 run, prints Gbit/s; a run that
-# fails, or (SRC given) whose server saw a client address other than SRC,
-# prints 0.
+# iperf1 SRVNS ADDR CLINS [SRC]: one iperf3 run (the client's congestion
+# control $tcpcc), prints Gbit/s; a run that fails, or (SRC given) whose
+# server saw a client address other than SRC, prints 0.
 iperf1() {
   local out spid src
   ip netns exec "$1" timeout $((SECS + 25)) iperf3 -s -1 -B "$2" -J > "$tmp/srv.json" 2>/dev/null &
   spid=$!
   sleep 0.5
-  out=$(ip netns exec "$3" timeout $((SECS + 15)) iperf3 -c "$2" -t "$SECS" -J 2>/dev/null) || true
+  out=$(ip netns exec "$3" timeout $((SECS + 15)) iperf3 -c "$2" -t "$SECS" -C "$tcpcc" -J 2>/dev/null) || true
   wait "$spid" 2>/dev/null || true
   src=$(python3 -c 'import json,sys
 try: print(json.load(open(sys.argv[1]))["start"]["connected"][0]["remote_host"])
@@ -446,11 +456,14 @@ for pair in $PAIRS; do
     if [ -n "$cur_o" ]; then unbind; fi
     echo "OVN, $ok ports" >&2; bind "$ok"; cur_o=$ok
   fi
-  kv="$pair:v"; ko="$pair:o"; kl="$pair:l"
+  kv="$pair:v"; ko="$pair:o"
   check "$kv:same" "$v.srv" 10.83.1.10 "$v.cli"; check "$kv:routed" "$v.srv" 10.83.1.10 "$v.far"; check "$kv:nat" "$v.inet" 203.0.113.100 "$v.priv"
   check "$ko:same" "${O[srv]}" 10.83.1.10 "${O[cli]}"; check "$ko:routed" "${O[srv]}" 10.83.1.10 "${O[far]}"; check "$ko:nat" "${O[inet]}" 203.0.113.100 "${O[priv]}"
   blocked "$kv:same" "$v.cli" 10.83.1.10; blocked "$kv:routed" "$v.far" 10.83.1.10
   blocked "$ko:same" "${O[cli]}" 10.83.1.10; blocked "$ko:routed" "${O[far]}" 10.83.1.10
+  for tcpcc in $CCS; do
+  kv="$tcpcc:$pair:v"; ko="$tcpcc:$pair:o"; kl="$tcpcc:$pair:l"
+  for path in same routed nat; do R[$kv:$path]=${R[$pair:v:$path]:-}; R[$ko:$path]=${R[$pair:o:$path]:-}; done
   for ((r = 0; r < RUNS; r++)); do
     order=(v o l); order=("${order[@]:$((r % 3))}" "${order[@]:0:$((r % 3))}")
     for who in "${order[@]}"; do
@@ -466,7 +479,8 @@ for pair in $PAIRS; do
     done
   done
   for path in same routed nat; do settle "$kv:$path"; settle "$ko:$path"; settle "$kl:$path"; done
-  echo "$pair routed: vpcctl ${R[$kv:routed]} OVN ${R[$ko:routed]} Linux ${R[$kl:routed]}" >&2
+  echo "$pair $tcpcc routed: vpcctl ${R[$kv:routed]} OVN ${R[$ko:routed]} Linux ${R[$kl:routed]}" >&2
+  done
 done
 vdestroy; rm -f "$tmp/topo.yaml"
 unbind
@@ -482,18 +496,22 @@ try: print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))
 except Exception: print('-')" "$1" "$2"; }
 echo "vpcctl vs OVN, iperf3 TCP ${SECS}s, median of $RUNS interleaved runs, $(date -u '+%F %H:%M') UTC, $(nproc) cores, kernel $(uname -r),"
 echo "$(ovs-vswitchd --version | head -1) (userspace, TSO on, own ovsdb-server + ovs-vswitchd each), OVN $ovnver,"
-echo "load average before/after: $load0 / $load1; Linux ref: $lref"
-fmt='%-16s | %-30s | %13s | %10s | %10s | %9s | %12s | %9s\n'
+echo "load average before/after: $load0 / $load1; Linux ref: $lref; this machine's default congestion control: $(cat /proc/sys/net/ipv4/tcp_congestion_control)"
+fmt='%-17s | %-5s | %-30s | %13s | %10s | %10s | %9s | %12s | %9s\n'
 # shellcheck disable=SC2059
-printf "$fmt" "vpcctl:OVN port" path "vpcctl Gbit/s" "OVN Gbit/s" vpcctl/OVN "Linux ref" vpcctl/Linux OVN/Linux
+printf "$fmt" "vpcctl:OVN port" cc path "vpcctl Gbit/s" "OVN Gbit/s" vpcctl/OVN "Linux ref" vpcctl/Linux OVN/Linux
 for pair in $PAIRS; do
-  for k in "same:same subnet, SG" "routed:routed, 2 subnets, SGs" "nat:NAT gateway -> internet host"; do
-    pv=${R[$pair:v:${k%%:*}]:--}; po=${R[$pair:o:${k%%:*}]:--}; pl=${R[$pair:l:${k%%:*}]:--}
-    # shellcheck disable=SC2059
-    printf "$fmt" "$pair" "${k#*:}" "$pv" "$po" "$(ratio "$pv" "$po")" "$pl" "$(ratio "$pv" "$pl")" "$(ratio "$po" "$pl")"
+  for cc in $CCS; do
+    for k in "same:same subnet, SG" "routed:routed, 2 subnets, SGs" "nat:NAT gateway -> internet host"; do
+      pv=${R[$cc:$pair:v:${k%%:*}]:--}; po=${R[$cc:$pair:o:${k%%:*}]:--}; pl=${R[$cc:$pair:l:${k%%:*}]:--}
+      # shellcheck disable=SC2059
+      printf "$fmt" "$pair" "$cc" "${k#*:}" "$pv" "$po" "$(ratio "$pv" "$po")" "$pl" "$(ratio "$pv" "$pl")" "$(ratio "$po" "$pl")"
+    done
   done
 done
 for pair in $PAIRS; do
-  echo "ratio vpcctl routed+SGs / OVN, ports $pair: $(ratio "${R[$pair:v:routed]:-}" "${R[$pair:o:routed]:-}") (issue 14 target >= 1.2)"
+  for cc in $CCS; do
+    echo "ratio vpcctl routed+SGs / OVN, ports $pair, $cc: $(ratio "${R[$cc:$pair:v:routed]:-}" "${R[$cc:$pair:o:routed]:-}") (issue 14 target >= 1.2)"
+  done
 done
 if [ "$failed" -ne 0 ]; then echo "FAILED: a path did not work (see FAILED above)" >&2; exit 1; fi
