@@ -29,8 +29,7 @@
 # run: processes the install starts are stopped.
 # Port kinds: PAIRS lists vpcctl attach kind : OVN port kind pairs, each
 # measured as above (default "veth:veth internal:internal trunk:veth
-# trunk:internal"; veth:
-# as ovn-kubernetes binds pods; internal: an OVS internal port moved into the
+# trunk:internal"; veth: as ovn-kubernetes binds pods; internal: an OVS internal port moved into the
 # namespace, as OVN's tutorials bind namespaces; trunk: vpcctl's attachment
 # for many instances), so the table separates what the pipeline does from
 # what the port kind does.
@@ -462,24 +461,24 @@ for pair in $PAIRS; do
   blocked "$kv:same" "$v.cli" 10.83.1.10; blocked "$kv:routed" "$v.far" 10.83.1.10
   blocked "$ko:same" "${O[cli]}" 10.83.1.10; blocked "$ko:routed" "${O[far]}" 10.83.1.10
   for tcpcc in $CCS; do
-  kv="$tcpcc:$pair:v"; ko="$tcpcc:$pair:o"; kl="$tcpcc:$pair:l"
-  for path in same routed nat; do R[$kv:$path]=${R[$pair:v:$path]:-}; R[$ko:$path]=${R[$pair:o:$path]:-}; done
-  for ((r = 0; r < RUNS; r++)); do
-    order=(v o l); order=("${order[@]:$((r % 3))}" "${order[@]:0:$((r % 3))}")
-    for who in "${order[@]}"; do
-      case $who in
-        v) run "$kv:same" "$v.srv" 10.83.1.10 "$v.cli"; run "$kv:routed" "$v.srv" 10.83.1.10 "$v.far"
-           run "$kv:nat" "$v.inet" 203.0.113.100 "$v.priv" 203.0.113.10 ;;
-        o) run "$ko:same" "${O[srv]}" 10.83.1.10 "${O[cli]}"; run "$ko:routed" "${O[srv]}" 10.83.1.10 "${O[far]}"
-           run "$ko:nat" "${O[inet]}" 203.0.113.100 "${O[priv]}" 203.0.113.10 ;;
-        l) for path in same routed nat; do [ "${R[l:$path]:-}" = FAILED ] && R[$kl:$path]=FAILED; done
-           run "$kl:same" "${p}la" 10.83.1.10 "${p}lb"; run "$kl:routed" "${p}la" 10.83.1.10 "${p}lc"
-           run "$kl:nat" "${p}le" 203.0.113.100 "${p}ld" 203.0.113.10 ;;
-      esac
+    kv="$tcpcc:$pair:v"; ko="$tcpcc:$pair:o"; kl="$tcpcc:$pair:l"
+    for path in same routed nat; do R[$kv:$path]=${R[$pair:v:$path]:-}; R[$ko:$path]=${R[$pair:o:$path]:-}; done
+    for ((r = 0; r < RUNS; r++)); do
+      order=(v o l); order=("${order[@]:$((r % 3))}" "${order[@]:0:$((r % 3))}")
+      for who in "${order[@]}"; do
+        case $who in
+          v) run "$kv:same" "$v.srv" 10.83.1.10 "$v.cli"; run "$kv:routed" "$v.srv" 10.83.1.10 "$v.far"
+             run "$kv:nat" "$v.inet" 203.0.113.100 "$v.priv" 203.0.113.10 ;;
+          o) run "$ko:same" "${O[srv]}" 10.83.1.10 "${O[cli]}"; run "$ko:routed" "${O[srv]}" 10.83.1.10 "${O[far]}"
+             run "$ko:nat" "${O[inet]}" 203.0.113.100 "${O[priv]}" 203.0.113.10 ;;
+          l) for path in same routed nat; do [ "${R[l:$path]:-}" = FAILED ] && R[$kl:$path]=FAILED; done
+             run "$kl:same" "${p}la" 10.83.1.10 "${p}lb"; run "$kl:routed" "${p}la" 10.83.1.10 "${p}lc"
+             run "$kl:nat" "${p}le" 203.0.113.100 "${p}ld" 203.0.113.10 ;;
+        esac
+      done
     done
-  done
-  for path in same routed nat; do settle "$kv:$path"; settle "$ko:$path"; settle "$kl:$path"; done
-  echo "$pair $tcpcc routed: vpcctl ${R[$kv:routed]} OVN ${R[$ko:routed]} Linux ${R[$kl:routed]}" >&2
+    for path in same routed nat; do settle "$kv:$path"; settle "$ko:$path"; settle "$kl:$path"; done
+    echo "$pair $tcpcc routed: vpcctl ${R[$kv:routed]} OVN ${R[$ko:routed]} Linux ${R[$kl:routed]}" >&2
   done
 done
 vdestroy; rm -f "$tmp/topo.yaml"
